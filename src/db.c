@@ -1,0 +1,365 @@
+/*
+ * PostgreSQL: one connection per worker, prepared statements only, and a
+ * client-side deadline on every round trip (PQsendQueryPrepared + poll +
+ * PQcancel), because a stopped or frozen server otherwise hangs a worker
+ * for good.  After any failure the connection is dropped and retried with
+ * a capped backoff, so a dead database costs a request one fast 503, not a
+ * connect timeout each.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "aspida.h"
+
+struct stmt {
+	const char	*name;
+	const char	*sql;
+	int		 nparams;
+};
+
+/*
+ * Prices leave the database canonical (trim_scale: no trailing zeros) and
+ * timestamps as epoch seconds, formatted by us.  The page query keeps its
+ * bounds in index conditions so a deep cursor costs what the first page
+ * costs; the lateral join tells "unlisted" (no row) from "no points" (a
+ * row of NULLs) in the same round trip.
+ */
+static const struct stmt stmts[DB__MAX] = {
+	[DB_ASSETS_LIST] = { "assets_list",
+	    "SELECT id, name, currency FROM assets ORDER BY id", 0 },
+	[DB_ASSET_GET] = { "asset_get",
+	    "SELECT id, name, currency FROM assets WHERE id = $1", 1 },
+	[DB_PRICE_LATEST] = { "price_latest",
+	    "SELECT a.id, a.currency, trim_scale(p.price)::text,"
+	    " extract(epoch FROM p.ts)::bigint"
+	    " FROM assets a LEFT JOIN LATERAL"
+	    " (SELECT price, ts FROM prices WHERE asset_id = a.id"
+	    "  ORDER BY ts DESC LIMIT 1) p ON true"
+	    " WHERE a.id = $1", 1 },
+	[DB_PRICES_PAGE] = { "prices_page",
+	    "SELECT extract(epoch FROM p.ts)::bigint, trim_scale(p.price)::text"
+	    " FROM assets a LEFT JOIN LATERAL"
+	    " (SELECT ts, price FROM prices WHERE asset_id = a.id"
+	    "  AND ts >= coalesce(to_timestamp($2::bigint), '-infinity')"
+	    "  AND ts < least(coalesce(to_timestamp($3::bigint), 'infinity'),"
+	    "                 coalesce(to_timestamp($4::bigint), 'infinity'))"
+	    "  ORDER BY ts DESC LIMIT $5::int) p ON true"
+	    " WHERE a.id = $1", 5 },
+	[DB_EVENT_INSERT] = { "event_insert",
+	    "INSERT INTO security_events (minute, kind, severity, request_id,"
+	    " client_ip, principal, route, count, details)"
+	    " VALUES ($1::timestamptz, $2, $3, $4, $5::inet, $6, $7,"
+	    " coalesce($8::int, 1), $9::jsonb)"
+	    " ON CONFLICT DO NOTHING", 9 },
+	[DB_PING] = { "ping", "SELECT 1", 0 },
+};
+
+static PGconn		*pg;
+static long long	 retry_at_ms;	/* monotonic ms before which we fail fast */
+static long long	 backoff_ms;
+static int		 down_reported;
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void *
+cancel_thread(void *arg)
+{
+	PGcancel	*cancel = arg;
+	char		 errbuf[256];
+
+	(void)PQcancel(cancel, errbuf, sizeof(errbuf));
+	PQfreeCancel(cancel);
+	return NULL;
+}
+
+/*
+ * Asks the server to cancel the running query without waiting for it:
+ * PQcancel connects and waits for the server to hang up, retrying on
+ * EINTR, so against a frozen server it never returns.  It runs in a
+ * detached thread; the worker drops the connection and moves on, and the
+ * thread ends when the server wakes.  statement_timeout and
+ * client_connection_check_interval on the runtime role are the server's
+ * half of the same deadline.
+ */
+static void
+cancel_async(PGconn *c)
+{
+	PGcancel	*cancel;
+	pthread_attr_t	 attr;
+	pthread_t	 t;
+
+	if ((cancel = PQgetCancel(c)) == NULL)
+		return;
+	if (pthread_attr_init(&attr) != 0) {
+		PQfreeCancel(cancel);
+		return;
+	}
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	(void)pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&t, &attr, cancel_thread, cancel) != 0)
+		PQfreeCancel(cancel);
+	(void)pthread_attr_destroy(&attr);
+}
+
+static void
+db_fail(const char *why)
+{
+	if (pg != NULL)
+		PQfinish(pg);
+	pg = NULL;
+	backoff_ms = backoff_ms == 0 ? 100 : backoff_ms * 2;
+	if (backoff_ms > conf->db_retry_max_ms)
+		backoff_ms = conf->db_retry_max_ms;
+	retry_at_ms = now_ms() + backoff_ms;
+	if (!down_reported) {
+		down_reported = 1;
+		log_crit("postgresql unavailable: %s", why);
+	}
+}
+
+/* Waits until the socket is ready or the deadline passes. Returns 0/-1. */
+static int
+wait_socket(PGconn *c, int events, long long deadline)
+{
+	struct pollfd	pfd;
+	long long	left;
+	int		rc;
+
+	for (;;) {
+		if ((left = deadline - now_ms()) <= 0)
+			return -1;
+		pfd.fd = PQsocket(c);
+		pfd.events = (short)events;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc == 0)
+			return -1;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Sends nothing itself: flushes what libpq queued and collects the
+ * result of one command before the deadline.  Returns the first result
+ * (the caller clears it), or NULL on timeout or a broken connection.
+ */
+static PGresult *
+collect(long long deadline, int *timed_out)
+{
+	PGresult	*res = NULL, *r;
+	int		 f;
+
+	*timed_out = 0;
+	while ((f = PQflush(pg)) == 1)
+		if (wait_socket(pg, POLLIN | POLLOUT, deadline) == -1) {
+			*timed_out = 1;
+			return NULL;
+		}
+	if (f == -1)
+		return NULL;
+	for (;;) {
+		while (PQisBusy(pg)) {
+			if (wait_socket(pg, POLLIN, deadline) == -1) {
+				*timed_out = 1;
+				PQclear(res);
+				return NULL;
+			}
+			if (!PQconsumeInput(pg)) {
+				PQclear(res);
+				return NULL;
+			}
+		}
+		if ((r = PQgetResult(pg)) == NULL)
+			break;
+		if (res == NULL)
+			res = r;
+		else
+			PQclear(r);
+	}
+	return res;
+}
+
+static int
+prepare_all(long long deadline)
+{
+	PGresult	*res;
+	int		 i, timed_out, ok;
+
+	for (i = 0; i < DB__MAX; i++) {
+		if (!PQsendPrepare(pg, stmts[i].name, stmts[i].sql,
+		    stmts[i].nparams, NULL))
+			return -1;
+		res = collect(deadline, &timed_out);
+		ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok && res != NULL)
+			log_warnx("prepare %s: %s", stmts[i].name,
+			    PQresultErrorMessage(res));
+		PQclear(res);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* Connects (asynchronously, under the connect deadline) and prepares. */
+static int
+db_connect(void)
+{
+	PostgresPollingStatusType	st = PGRES_POLLING_WRITING;
+	long long			deadline;
+
+	deadline = now_ms() + conf->db_connect_timeout_ms;
+	if ((pg = PQconnectStart(conf->db_conninfo)) == NULL) {
+		db_fail("out of memory");
+		return -1;
+	}
+	if (PQstatus(pg) == CONNECTION_BAD) {
+		db_fail(PQerrorMessage(pg));
+		return -1;
+	}
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED) {
+			db_fail(PQerrorMessage(pg));
+			return -1;
+		}
+		if (wait_socket(pg, st == PGRES_POLLING_READING ? POLLIN :
+		    POLLOUT, deadline) == -1) {
+			db_fail("connect timed out");
+			return -1;
+		}
+		st = PQconnectPoll(pg);
+	}
+	if (PQsetnonblocking(pg, 1) != 0 || prepare_all(deadline) == -1) {
+		db_fail("cannot prepare statements");
+		return -1;
+	}
+	backoff_ms = 0;
+	if (down_reported) {
+		down_reported = 0;
+		log_info("postgresql available again");
+	}
+	return 0;
+}
+
+int
+db_init(void)
+{
+	return db_connect();
+}
+
+void
+db_close(void)
+{
+	if (pg != NULL)
+		PQfinish(pg);
+	pg = NULL;
+}
+
+/* Whether a query may be tried now (connected, or backoff has passed). */
+int
+db_available(void)
+{
+	if (pg != NULL && PQstatus(pg) == CONNECTION_OK)
+		return 1;
+	if (pg != NULL)
+		db_fail("connection lost");
+	if (now_ms() < retry_at_ms)
+		return 0;
+	return db_connect() == 0;
+}
+
+static void
+result_clear(void *p)
+{
+	PQclear(p);
+}
+
+/*
+ * Runs one prepared statement under the query deadline.  Returns the
+ * result through *out (released with the request when r is not NULL;
+ * else the caller clears it) and AERR_OK, AERR_UNAVAILABLE when the
+ * database cannot answer in time, or AERR_INTERNAL for a query error
+ * (logged under the request id, never shown).
+ */
+static enum aerr
+run(struct req *r, enum db_stmt s, const char *const *params, PGresult **out)
+{
+	PGresult	*res;
+	const char	*state;
+	int		 timed_out;
+
+	*out = NULL;
+	if (!db_available())
+		return AERR_UNAVAILABLE;
+	if (!PQsendQueryPrepared(pg, stmts[s].name, stmts[s].nparams, params,
+	    NULL, NULL, 0)) {
+		db_fail(PQerrorMessage(pg));
+		return AERR_UNAVAILABLE;
+	}
+	res = collect(now_ms() + conf->db_query_timeout_ms, &timed_out);
+	if (res == NULL) {
+		if (timed_out)
+			cancel_async(pg);
+		db_fail(timed_out ? "query deadline passed" : "connection lost");
+		return AERR_UNAVAILABLE;
+	}
+	if (r != NULL)
+		arena_defer(r->arena, result_clear, res);
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK:
+		*out = res;
+		return AERR_OK;
+	default:
+		break;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	log_warnx("%s: %s: %s", r ? r->id : "-", stmts[s].name,
+	    PQresultErrorMessage(res));
+	if (r == NULL)
+		PQclear(res);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		db_fail("connection lost");
+		return AERR_UNAVAILABLE;
+	}
+	/* 57014: statement_timeout, the server half of the deadline. */
+	if (state != NULL && strcmp(state, "57014") == 0)
+		return AERR_UNAVAILABLE;
+	return AERR_INTERNAL;
+}
+
+enum aerr
+db_query(struct req *r, enum db_stmt s, const char *const *params,
+    PGresult **out)
+{
+	return run(r, s, params, out);
+}
+
+/* For work outside a request (event flushes).  Returns 0 or -1. */
+int
+db_exec_direct(enum db_stmt s, const char *const *params)
+{
+	PGresult	*res;
+
+	if (run(NULL, s, params, &res) != AERR_OK)
+		return -1;
+	PQclear(res);
+	return 0;
+}

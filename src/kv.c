@@ -1,0 +1,210 @@
+/*
+ * Redis: one connection per worker with connect and command timeouts
+ * (hiredis has no command timeout until redisSetTimeout, and forgets it on
+ * reconnect).  A NULL reply means the connection is dead: it is dropped,
+ * never reused (a late reply would answer the next command), and retried
+ * after a capped backoff.  Scripts run by EVALSHA with an EVAL fallback.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "aspida.h"
+
+static redisContext	*rc;
+static long long	 retry_at_ms;
+static long long	 backoff_ms;
+static int		 down_reported;
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+tv_ms(long long ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return tv;
+}
+
+static void
+kv_fail(const char *why)
+{
+	redisFree(rc);
+	rc = NULL;
+	backoff_ms = backoff_ms == 0 ? 100 : backoff_ms * 2;
+	if (backoff_ms > 5000)
+		backoff_ms = 5000;
+	retry_at_ms = now_ms() + backoff_ms;
+	if (!down_reported) {
+		down_reported = 1;
+		log_crit("redis unavailable: %s", why);
+	}
+}
+
+static int
+kv_connect(void)
+{
+	redisReply	*rep;
+	const char	*argv[2];
+	size_t		 lens[2];
+	struct timeval	 ct = tv_ms(conf->redis_connect_timeout_ms);
+
+	if (conf->redis_socket != NULL && *conf->redis_socket != '\0')
+		rc = redisConnectUnixWithTimeout(conf->redis_socket, ct);
+	else
+		rc = redisConnectWithTimeout(conf->redis_host,
+		    (int)conf->redis_port, ct);
+	if (rc == NULL || rc->err) {
+		kv_fail(rc ? rc->errstr : "out of memory");
+		return -1;
+	}
+	if (redisSetTimeout(rc, tv_ms(conf->redis_timeout_ms)) != REDIS_OK) {
+		kv_fail("cannot set the command timeout");
+		return -1;
+	}
+	(void)redisEnableKeepAlive(rc);
+	if (conf->redis_password_len > 0) {
+		argv[0] = "AUTH";
+		lens[0] = 4;
+		argv[1] = (const char *)conf->redis_password;
+		lens[1] = conf->redis_password_len;
+		rep = redisCommandArgv(rc, 2, argv, lens);
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			freeReplyObject(rep);
+			kv_fail("authentication refused");
+			return -1;
+		}
+		freeReplyObject(rep);
+	}
+	backoff_ms = 0;
+	if (down_reported) {
+		down_reported = 0;
+		log_info("redis available again");
+	}
+	return 0;
+}
+
+int
+kv_init(void)
+{
+	return kv_connect();
+}
+
+void
+kv_close(void)
+{
+	redisFree(rc);
+	rc = NULL;
+}
+
+int
+kv_available(void)
+{
+	if (rc != NULL)
+		return 1;
+	if (now_ms() < retry_at_ms)
+		return 0;
+	return kv_connect() == 0;
+}
+
+static void
+reply_free(void *p)
+{
+	freeReplyObject(p);
+}
+
+/*
+ * Runs one command.  Returns its reply (released with the request when r
+ * is not NULL; else the caller frees it), or NULL when Redis cannot answer
+ * now.  A reply of type REDIS_REPLY_ERROR is returned: the command failed,
+ * the connection is fine.
+ */
+struct redisReply *
+kv_command(struct req *r, int argc, const char **argv, const size_t *lens)
+{
+	redisReply	*rep;
+
+	if (!kv_available())
+		return NULL;
+	if ((rep = redisCommandArgv(rc, argc, argv, lens)) == NULL) {
+		kv_fail(rc->errstr[0] ? rc->errstr : "connection lost");
+		return NULL;
+	}
+	if (r != NULL)
+		arena_defer(r->arena, reply_free, rep);
+	return rep;
+}
+
+/*
+ * Runs a Lua script by its SHA-1, sending the body only when Redis does
+ * not know it yet (after a restart or SCRIPT FLUSH).  args are the keys
+ * followed by the other arguments.  Returns as kv_command does.
+ */
+struct redisReply *
+kv_script(struct req *r, const char *body, const char *sha, int nkeys,
+    int nargs, const char **args, const size_t *lens)
+{
+	const char	*argv[32];
+	size_t		 argl[32];
+	char		 nk[16];
+	redisReply	*rep;
+	int		 i;
+
+	if (nargs + 3 > 32)
+		fatalx("kv_script: too many arguments");
+	(void)snprintf(nk, sizeof(nk), "%d", nkeys);
+	argv[0] = "EVALSHA";
+	argv[1] = sha;
+	argv[2] = nk;
+	for (i = 0; i < nargs; i++) {
+		argv[3 + i] = args[i];
+		argl[3 + i] = lens ? lens[i] : strlen(args[i]);
+	}
+	argl[0] = 7;
+	argl[1] = strlen(sha);
+	argl[2] = strlen(nk);
+	if ((rep = kv_command(NULL, nargs + 3, argv, argl)) == NULL)
+		return NULL;
+	if (rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(rep);
+		argv[0] = "EVAL";
+		argl[0] = 4;
+		argv[1] = body;
+		argl[1] = strlen(body);
+		if ((rep = kv_command(NULL, nargs + 3, argv, argl)) == NULL)
+			return NULL;
+	}
+	if (r != NULL)
+		arena_defer(r->arena, reply_free, rep);
+	return rep;
+}
+
+/* Returns 0 when Redis answers PING now. */
+int
+kv_ping(void)
+{
+	const char	*argv[] = { "PING" };
+	size_t		 lens[] = { 4 };
+	redisReply	*rep;
+	int		 ok;
+
+	if ((rep = kv_command(NULL, 1, argv, lens)) == NULL)
+		return -1;
+	ok = rep->type == REDIS_REPLY_STATUS;
+	freeReplyObject(rep);
+	return ok ? 0 : -1;
+}

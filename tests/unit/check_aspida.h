@@ -1,0 +1,24 @@
+/*
+ * check_aspida.h - the Check suites of the unit tests, one per module;
+ * check_main.c runs them all.
+ */
+#ifndef CHECK_ASPIDA_H
+#define CHECK_ASPIDA_H
+
+#include <check.h>
+
+Suite *json_strict_suite(void);
+Suite *ipaddr_suite(void);
+Suite *conf_suite(void);
+
+Suite *crypto_suite(void);
+Suite *cursor_suite(void);
+Suite *json_suite(void);
+Suite *parse_suite(void);
+Suite *router_suite(void);
+Suite *validate_suite(void);
+
+/* check_main.c */
+void check_conf_setup(void);
+
+#endif /* CHECK_ASPIDA_H */
