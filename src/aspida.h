@@ -209,6 +209,36 @@ struct conf {
 	size_t		 cursor_secret_len;
 	/* events */
 	long long	 event_flush_seconds;
+	/* authentication: tokens */
+	char		*jwt_key_file;
+	char		*jwt_kid;
+	unsigned char	 jwt_key[64];
+	size_t		 jwt_key_len;
+	char		*jwt_previous_key_file;
+	char		*jwt_previous_kid;
+	unsigned char	 jwt_previous_key[64];
+	size_t		 jwt_previous_key_len;
+	char		*jwt_issuer;
+	char		*jwt_audience;
+	long long	 access_token_ttl;
+	long long	 refresh_token_ttl;
+	long long	 jwt_leeway;
+	int		 bind_ip;
+	/* authentication: passwords, sessions, lockout */
+	char		*password_pepper_file;
+	unsigned char	 password_pepper[64];
+	size_t		 password_pepper_len;
+	char		*csrf_secret_file;
+	unsigned char	 csrf_secret[64];
+	size_t		 csrf_secret_len;
+	long long	 bcrypt_cost;
+	long long	 login_max_inflight;
+	long long	 gate_slot_ttl;
+	long long	 lock_threshold;
+	long long	 lock_window;
+	long long	 lock_base;
+	long long	 lock_max;
+	long long	 lock_reset;
 	/* sources */
 	struct conf_source sources[CONF_MAX_SOURCES];
 	size_t		 nsources;

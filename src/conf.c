@@ -20,6 +20,7 @@
 
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -69,6 +70,7 @@ struct conf_option {
 };
 
 static int	conf_check_origin(const char *, char *, size_t);
+static int	conf_check_kid(const char *, char *, size_t);
 
 static const char *const conf_redis_failure[] = { "closed", "open", NULL };
 
@@ -164,9 +166,62 @@ static const struct conf_option conf_options[] = {
 	  .offset = CONF_OFF(cors_origins), .count = CONF_OFF(ncors_origins),
 	  .check = conf_check_origin, .def = "" },
 
-	/* secrets */
+	/* secrets (read by conf_load_secrets, from the conf_secrets table) */
 	{ .name = "cursor_secret_file", .type = CONF_STRING,
 	  .offset = CONF_OFF(cursor_secret_file), .def = "" },
+	{ .name = "jwt_key_file", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_key_file), .def = "" },
+	{ .name = "jwt_previous_key_file", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_previous_key_file), .def = "" },
+	{ .name = "password_pepper_file", .type = CONF_STRING,
+	  .offset = CONF_OFF(password_pepper_file), .def = "" },
+	{ .name = "csrf_secret_file", .type = CONF_STRING,
+	  .offset = CONF_OFF(csrf_secret_file), .def = "" },
+
+	/* tokens */
+	{ .name = "jwt_kid", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_kid), .def = "k1", .check = conf_check_kid },
+	{ .name = "jwt_previous_kid", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_previous_kid), .def = "",
+	  .check = conf_check_kid },
+	{ .name = "jwt_issuer", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_issuer), .def = "aspida" },
+	{ .name = "jwt_audience", .type = CONF_STRING,
+	  .offset = CONF_OFF(jwt_audience), .def = "aspida-api" },
+	{ .name = "access_token_ttl", .type = CONF_INT,
+	  .offset = CONF_OFF(access_token_ttl), .min = 10, .max = 86400,
+	  .def = "900" },
+	{ .name = "refresh_token_ttl", .type = CONF_INT,
+	  .offset = CONF_OFF(refresh_token_ttl), .min = 60, .max = 31536000,
+	  .def = "604800" },
+	{ .name = "jwt_leeway", .type = CONF_INT,
+	  .offset = CONF_OFF(jwt_leeway), .min = 0, .max = 300, .def = "30" },
+	{ .name = "bind_ip", .type = CONF_BOOL,
+	  .offset = CONF_OFF(bind_ip), .def = "no" },
+
+	/* passwords, login gate and lockout */
+	{ .name = "bcrypt_cost", .type = CONF_INT,
+	  .offset = CONF_OFF(bcrypt_cost), .min = 4, .max = 31, .def = "12" },
+	{ .name = "login_max_inflight", .type = CONF_INT,
+	  .offset = CONF_OFF(login_max_inflight), .min = 1, .max = 1024,
+	  .def = "1" },
+	{ .name = "gate_slot_ttl", .type = CONF_INT,
+	  .offset = CONF_OFF(gate_slot_ttl), .min = 1, .max = 600,
+	  .def = "30" },
+	{ .name = "lock_threshold", .type = CONF_INT,
+	  .offset = CONF_OFF(lock_threshold), .min = 1, .max = 1000,
+	  .def = "5" },
+	{ .name = "lock_window", .type = CONF_INT,
+	  .offset = CONF_OFF(lock_window), .min = 1, .max = 86400,
+	  .def = "900" },
+	{ .name = "lock_base", .type = CONF_INT,
+	  .offset = CONF_OFF(lock_base), .min = 1, .max = 86400, .def = "900" },
+	{ .name = "lock_max", .type = CONF_INT,
+	  .offset = CONF_OFF(lock_max), .min = 1, .max = 604800,
+	  .def = "86400" },
+	{ .name = "lock_reset", .type = CONF_INT,
+	  .offset = CONF_OFF(lock_reset), .min = 1, .max = 604800,
+	  .def = "86400" },
 
 	/* events */
 	{ .name = "event_flush_seconds", .type = CONF_INT,
@@ -533,6 +588,22 @@ conf_free_list(const struct conf_option *o, void *base)
 	free(*vp);
 	*vp = NULL;
 	*np = 0;
+}
+
+/* A key id goes into every token header: [A-Za-z0-9_-]{0,32}. */
+static int
+conf_check_kid(const char *s, char *msg, size_t msgsize)
+{
+	size_t	i, n = strlen(s);
+
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			break;
+	if (i == n && n <= 32)
+		return 0;
+	(void)snprintf(msg, msgsize, "a key id is up to 32 letters, digits, "
+	    "'-' or '_'");
+	return -1;
 }
 
 /*
@@ -1224,6 +1295,29 @@ fail:
 }
 
 /*
+ * The secret files of the main section: each is read with the rules of
+ * secret_file_read() into its buffer.  An optional one may be unset.
+ */
+struct conf_secret {
+	const char	*name;
+	size_t		 file;
+	size_t		 buf;
+	size_t		 size;
+	size_t		 len;
+	int		 required;
+};
+#define CONF_SECRET(n, b, req) { #n, CONF_OFF(n), CONF_OFF(b), \
+	sizeof(((struct conf *)0)->b), CONF_OFF(b##_len), req }
+static const struct conf_secret conf_secrets[] = {
+	CONF_SECRET(cursor_secret_file, cursor_secret, 1),
+	CONF_SECRET(jwt_key_file, jwt_key, 1),
+	CONF_SECRET(jwt_previous_key_file, jwt_previous_key, 0),
+	CONF_SECRET(password_pepper_file, password_pepper, 1),
+	CONF_SECRET(csrf_secret_file, csrf_secret, 1),
+};
+#define CONF_NSECRETS	CONF_NITEMS(conf_secrets)
+
+/*
  * Reads the secret files the configuration names into it: the cursor
  * secret (required), each source's secret, and the Redis password when a
  * file is given.  Returns 0, or -1 with *cause set (and nothing read left
@@ -1239,15 +1333,33 @@ conf_load_secrets(struct conf *c, uid_t uid, char **cause)
 	if (cause == NULL)
 		cause = &dummy;
 	*cause = NULL;
-	if (c->cursor_secret_file == NULL || *c->cursor_secret_file == '\0') {
-		conf_cause(cause, "%s: cursor_secret_file is not set; it is "
-		    "required to serve", c->path);
+	for (i = 0; i < CONF_NSECRETS; i++) {
+		const struct conf_secret *cs = &conf_secrets[i];
+		const char *file = *(char **)((char *)c + cs->file);
+
+		if (file == NULL || *file == '\0') {
+			if (!cs->required)
+				continue;
+			conf_cause(cause, "%s: %s is not set; it is required "
+			    "to serve", c->path, cs->name);
+			goto fail;
+		}
+		if (secret_file_read(file, uid, (unsigned char *)c + cs->buf,
+		    cs->size, (size_t *)((char *)c + cs->len), &why) == -1) {
+			conf_cause(cause, "%s: %s: %s", c->path, cs->name,
+			    why != NULL ? why : "out of memory");
+			goto fail;
+		}
+	}
+	if (c->jwt_previous_key_len > 0 && *c->jwt_previous_kid == '\0') {
+		conf_cause(cause, "%s: jwt_previous_key_file needs "
+		    "jwt_previous_kid", c->path);
 		goto fail;
 	}
-	if (secret_file_read(c->cursor_secret_file, uid, c->cursor_secret,
-	    sizeof(c->cursor_secret), &c->cursor_secret_len, &why) == -1) {
-		conf_cause(cause, "%s: cursor_secret_file: %s", c->path,
-		    why != NULL ? why : "out of memory");
+	if (c->jwt_previous_key_len > 0 &&
+	    strcmp(c->jwt_previous_kid, c->jwt_kid) == 0) {
+		conf_cause(cause, "%s: jwt_previous_kid must differ from "
+		    "jwt_kid", c->path);
 		goto fail;
 	}
 	for (i = 0; i < c->nsources; i++) {
@@ -1275,8 +1387,11 @@ conf_load_secrets(struct conf *c, uid_t uid, char **cause)
 fail:
 	free(why);
 	free(dummy);
-	explicit_bzero(c->cursor_secret, sizeof(c->cursor_secret));
-	c->cursor_secret_len = 0;
+	for (i = 0; i < CONF_NSECRETS; i++) {
+		explicit_bzero((char *)c + conf_secrets[i].buf,
+		    conf_secrets[i].size);
+		*(size_t *)((char *)c + conf_secrets[i].len) = 0;
+	}
 	explicit_bzero(c->redis_password, sizeof(c->redis_password));
 	c->redis_password_len = 0;
 	for (i = 0; i < c->nsources; i++) {

@@ -40,8 +40,12 @@ tv_ms(long long ms)
 }
 
 static void
-kv_fail(const char *why)
+kv_fail(const char *reason)
 {
+	char	why[128];
+
+	/* reason may point into the context freed below. */
+	(void)strlcpy(why, reason, sizeof(why));
 	redisFree(rc);
 	rc = NULL;
 	backoff_ms = backoff_ms == 0 ? 100 : backoff_ms * 2;

@@ -1167,11 +1167,15 @@ START_TEST(test_secret_sizes)
 END_TEST
 
 /* conf_load_secrets: which files it needs and where the bytes go. */
+/* The other required secrets, all pointed at the cursor's file. */
+#define AUTH_SECRETS \
+	"jwt_key_file = %s\npassword_pepper_file = %s\ncsrf_secret_file = %s\n"
+
 START_TEST(test_load_secrets)
 {
 	struct conf	*c;
 	char		 cursor[PATH_MAX], feed[PATH_MAX], redis[PATH_MAX];
-	char		 bad[PATH_MAX], text[4 * PATH_MAX], *cause = NULL;
+	char		 bad[PATH_MAX], text[8 * PATH_MAX], *cause = NULL;
 	unsigned char	 zero[128];
 	const char	*redis_pw = "a-redis-password-of-more-than-32-bytes....";
 
@@ -1191,9 +1195,9 @@ START_TEST(test_load_secrets)
 	conf_free(c);
 
 	/* Everything. */
-	snprintf(text, sizeof(text), "cursor_secret_file = %s\n"
+	snprintf(text, sizeof(text), "cursor_secret_file = %s\n" AUTH_SECRETS
 	    "redis_password_file = \"%s\"\n"
-	    "source feed1 { secret_file = %s }\n", cursor, redis, feed);
+	    "source feed1 { secret_file = %s }\n", cursor, cursor, cursor, cursor, redis, feed);
 	c = load_ok(__LINE__, text);
 	ck_assert_int_eq(conf_load_secrets(c, geteuid(), &cause), 0);
 	ck_assert_ptr_null(cause);
@@ -1212,16 +1216,16 @@ START_TEST(test_load_secrets)
 	conf_free(c);
 
 	/* No Redis password file: none is read. */
-	snprintf(text, sizeof(text), "cursor_secret_file = %s\n", cursor);
+	snprintf(text, sizeof(text), "cursor_secret_file = %s\n" AUTH_SECRETS, cursor, cursor, cursor, cursor);
 	c = load_ok(__LINE__, text);
 	ck_assert_int_eq(conf_load_secrets(c, geteuid(), &cause), 0);
 	ck_assert_uint_eq(c->redis_password_len, 0);
 	conf_free(c);
 
 	/* A bad source secret fails, and wipes the secrets read before it. */
-	snprintf(text, sizeof(text), "cursor_secret_file = %s\n"
+	snprintf(text, sizeof(text), "cursor_secret_file = %s\n" AUTH_SECRETS
 	    "source ok { secret_file = %s }\n"
-	    "source feed2 { secret_file = %s }\n", cursor, feed, bad);
+	    "source feed2 { secret_file = %s }\n", cursor, cursor, cursor, cursor, feed, bad);
 	c = load_ok(__LINE__, text);
 	ck_assert_int_eq(conf_load_secrets(c, geteuid(), &cause), -1);
 	ck_assert_ptr_nonnull(strstr(cause, "source \"feed2\": "));
@@ -1234,8 +1238,8 @@ START_TEST(test_load_secrets)
 	conf_free(c);
 
 	/* A missing source secret file. */
-	snprintf(text, sizeof(text), "cursor_secret_file = %s\n"
-	    "source feed3 { secret_file = %s.nope }\n", cursor, feed);
+	snprintf(text, sizeof(text), "cursor_secret_file = %s\n" AUTH_SECRETS
+	    "source feed3 { secret_file = %s.nope }\n", cursor, cursor, cursor, cursor, feed);
 	c = load_ok(__LINE__, text);
 	ck_assert_int_eq(conf_load_secrets(c, geteuid(), &cause), -1);
 	ck_assert_ptr_nonnull(strstr(cause, "source \"feed3\": "));
@@ -1251,8 +1255,8 @@ START_TEST(test_load_secrets)
 	conf_free(c);
 
 	/* A bad Redis password file, and a short cursor secret. */
-	snprintf(text, sizeof(text), "cursor_secret_file = %s\n"
-	    "redis_password_file = %s\n", cursor, bad);
+	snprintf(text, sizeof(text), "cursor_secret_file = %s\n" AUTH_SECRETS
+	    "redis_password_file = %s\n", cursor, cursor, cursor, cursor, bad);
 	c = load_ok(__LINE__, text);
 	ck_assert_int_eq(conf_load_secrets(c, geteuid(), &cause), -1);
 	ck_assert_ptr_nonnull(strstr(cause, "redis_password_file: "));
