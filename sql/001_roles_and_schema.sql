@@ -118,8 +118,9 @@ CREATE TABLE users (
 
 -- One row per login: the refresh tokens of one login form a family that
 -- lives 7 days from the login whatever the refreshes (expires_at is fixed at
--- insert).  Only the current token's hash is kept; `rotated` counts the
--- rotations.  fingerprint is the SHA-256 the family was issued to (API.md:
+-- insert).  A refresh token is the family id and a counter sealed with a
+-- server MAC, so nothing secret is stored: `rotated` is the current counter,
+-- and a genuine token with a lower counter is proof of reuse.  fingerprint is the SHA-256 the family was issued to (API.md:
 -- User-Agent, and the client's /24 or /64 when bind_ip = yes).
 CREATE TABLE refresh_families (
 	id			bigint		GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -132,8 +133,6 @@ CREATE TABLE refresh_families (
 	revoked_at		timestamptz,
 	revoked_reason		text
 	    CHECK (char_length(revoked_reason) <= 64),
-	current_token_hash	bytea		NOT NULL
-	    CHECK (octet_length(current_token_hash) = 32),
 	rotated			integer		NOT NULL DEFAULT 0
 	    CHECK (rotated >= 0),
 	CHECK (expires_at > created_at)

@@ -154,6 +154,19 @@ enum conf_type {
 
 #define CONF_MAX_SOURCES	32
 
+/* Rate-limit classes (API.md); RATE_PREAUTH is the per-address limit
+ * every /api/v1 request passes before authentication. */
+enum rate_class {
+	RATE_NONE,
+	RATE_AUTH,
+	RATE_PREDICT,
+	RATE_PORTFOLIO,
+	RATE_PRICES,
+	RATE_DEFAULT,
+	RATE_PREAUTH,
+	RATE__MAX
+};
+
 struct conf_source {
 	char		*name;
 	char		*secret_file;
@@ -239,6 +252,20 @@ struct conf {
 	long long	 lock_base;
 	long long	 lock_max;
 	long long	 lock_reset;
+	/* rate limits and automatic blocks */
+	long long	 rate_per_minute[RATE__MAX];
+	long long	 rate_burst[RATE__MAX];
+	long long	 autoblock_violations_per_hour;
+	long long	 autoblock_failed_credentials_per_hour;
+	long long	 autoblock_minutes;
+	struct cidr_list autoblock_ignore;
+	long long	 local_limit_per_minute;
+	/* scraping and overload */
+	long long	 quota_daily_bytes;
+	long long	 quota_anonymous_daily_bytes;
+	long long	 breaker_errors;
+	long long	 breaker_window;
+	long long	 breaker_cooldown;
 	/* sources */
 	struct conf_source sources[CONF_MAX_SOURCES];
 	size_t		 nsources;
@@ -266,15 +293,6 @@ enum method {
 };
 extern const char *const methods[METHOD__MAX];
 
-enum rate_class {
-	RATE_NONE,
-	RATE_AUTH,
-	RATE_PREDICT,
-	RATE_PORTFOLIO,
-	RATE_PRICES,
-	RATE_DEFAULT,
-	RATE__MAX
-};
 
 enum auth_need {
 	AUTH_NONE,		/* ops routes: no credentials read at all */
@@ -291,6 +309,7 @@ enum ftype {
 	FT_ASSET,		/* ^[A-Z0-9]{1,10}$ -> invalid_asset */
 	FT_TIMESTAMP,		/* RFC 3339, UTC, whole seconds, 'Z' */
 	FT_CURSOR,		/* opaque, checked by the route */
+	FT_LIST,		/* JSON array of min..max short strings */
 	FT__MAX
 };
 
@@ -308,6 +327,7 @@ struct value {
 	const char	*s;		/* the validated string */
 	size_t		 len;
 	long long	 i;		/* FT_INT, FT_TIMESTAMP (epoch seconds) */
+	struct json_object *list;	/* FT_LIST: the array */
 };
 
 struct req;
@@ -322,10 +342,22 @@ struct route {
 	int			 csv;	/* offers text/csv */
 	int			 ops;	/* outside /api/v1: plain bodies */
 	int			 ingest;	/* ingest_max_body_bytes applies */
+	int			 keys;	/* API keys may call it (API.md) */
+	int			 admin;	/* admin role from admin_allow_ips */
 	const struct field	*params;	/* path parameters */
 	const struct field	*query;
 	const struct field	*body;
 	enum aerr		(*handler)(struct req *);
+};
+
+#define SCOPE_READ	0x1
+#define SCOPE_WRITE	0x2
+
+enum cred_kind {
+	CRED_NONE,
+	CRED_BEARER,
+	CRED_COOKIE,
+	CRED_APIKEY
 };
 
 struct header {
@@ -386,8 +418,25 @@ struct req {
 	struct value	 qvals[ASPIDA_MAX_QUERY];
 	struct value	 bvals[16];
 
-	/* principal (authentication issue) */
-	const char	*principal;
+	/* principal, set by stage_auth */
+	const char	*principal;	/* "user:ID" for events and limits */
+	struct {
+		enum cred_kind	 kind;
+		long long	 user_id;
+		int		 admin;
+		long long	 gen;
+		long long	 sid;
+		long long	 exp;
+		char		 jti[33];
+		int		 pending;	/* revocation not yet checked */
+		long long	 key_id;
+		unsigned int	 scopes;	/* of an API key */
+	}		 who;
+	int		 cred_failed;	/* counts toward the automatic block */
+	long long	 rl_remaining;	/* shown in RateLimit-Remaining */
+	char		 quota_key[96];	/* charged after the response */
+	enum aerr	 pending;	/* held until the rate limit stage */
+	const char	*pending_message;
 
 	/* response */
 	enum aerr	 err;
@@ -402,11 +451,13 @@ struct req {
 
 /* errors.c */
 enum aerr	 req_fail(struct req *, enum aerr, const char *);
+enum aerr	 stage_defer(struct req *, enum aerr, const char *);
 
 /* req.c */
 void		 req_init(struct req *, struct arena *, const struct req_io *);
 const char	*req_param(struct req *, const char *);
 void		 req_header(struct req *, const char *, const char *);
+void		 req_header_set(struct req *, const char *, const char *);
 const struct value *req_query(const struct req *, const char *);
 const struct value *req_path(const struct req *, const char *);
 const struct value *req_body(const struct req *, const char *);
@@ -418,11 +469,21 @@ void		 pipeline_run(struct req *);
 /* stage_*.c: enum aerr stage_x(struct req *). */
 enum aerr	 stage_parse(struct req *);
 int		 stage_client_address(struct req *);
+enum aerr	 stage_client(struct req *);
 int		 stage_client_allowed(const struct req *,
 		    const struct cidr_list *);
 enum aerr	 stage_route(struct req *);
 enum aerr	 stage_auth(struct req *);
 enum aerr	 stage_body(struct req *);
+enum aerr	 stage_csrf(struct req *);
+const char	*stage_auth_cookie(struct req *);
+void		 stage_auth_forget_user(long long);
+enum aerr	 stage_auth_finish(struct req *, int, long long, int);
+enum aerr	 stage_ratelimit(struct req *);
+enum aerr	 stage_ratelimit_account(struct req *, const char *);
+void		 stage_ratelimit_charge(struct req *);
+int		 stage_auth_user_state(struct req *, long long, long long *,
+		    int *);
 enum aerr	 stage_validate(struct req *);
 enum aerr	 stage_handler(struct req *);
 void		 stage_respond(struct req *);
@@ -467,6 +528,30 @@ int		 b64url_encode(const unsigned char *, size_t, char *, size_t);
 int		 b64url_decode(const char *, size_t, unsigned char *, size_t,
 		    size_t *);
 
+/* token.c: access JWTs, refresh tokens, fingerprints, CSRF tokens. */
+struct token_claims {
+	long long	sub;		/* user id */
+	long long	sid;		/* refresh family id */
+	char		jti[33];	/* 16 random bytes, hex */
+	long long	iat, exp;
+	long long	gen;		/* the user's token generation */
+	char		fgp[65];	/* hex SHA-256 fingerprint */
+};
+enum token_status {
+	TOKEN_OK,
+	TOKEN_INVALID,
+	TOKEN_EXPIRED
+};
+void		 token_fingerprint(const char *, const struct ipaddr *,
+		    char [65]);
+int		 token_fgp_equal(const char *, const char *);
+char		*token_mint_access(struct token_claims *, long long);
+enum token_status token_verify_access(const char *, long long,
+		    struct token_claims *);
+char		*token_mint_refresh(long long, long long);
+int		 token_parse_refresh(const char *, long long *, long long *);
+int		 token_csrf(const char *, char [65]);
+
 /* db.c: one PostgreSQL connection per worker, every query with a deadline. */
 enum db_stmt {
 	DB_ASSETS_LIST,
@@ -475,6 +560,26 @@ enum db_stmt {
 	DB_PRICES_PAGE,
 	DB_EVENT_INSERT,
 	DB_PING,
+	DB_USER_BY_EMAIL,
+	DB_USER_INSERT,
+	DB_USER_GET,
+	DB_USER_AUTH,
+	DB_PASSWORD_CHANGE,
+	DB_FAMILY_CREATE,
+	DB_FAMILY_ROTATE,
+	DB_FAMILY_GET,
+	DB_FAMILY_REVOKE,
+	DB_BLOCKS_LIST,
+	DB_BLOCK_INSERT,
+	DB_APIKEY_LOOKUP,
+	DB_APIKEY_CREATE,
+	DB_APIKEY_LIST,
+	DB_APIKEY_REVOKE,
+	DB_APIKEY_USAGE,
+	DB_BLOCKS_ACTIVE,
+	DB_BLOCK_END,
+	DB_USER_EMAIL,
+	DB_REVOKE_SESSIONS,
 	DB__MAX
 };
 struct pg_result;
@@ -497,6 +602,19 @@ struct redisReply *kv_script(struct req *, const char *, const char *, int,
 int		 kv_ping(void);
 void		 crypto_sha1_hex(const char *, char *);
 
+/* password.c: bcrypt over a peppered pre-hash; API.md's strength rules. */
+int		 password_init(void);
+int		 password_init_dict(const char *);
+int		 password_hash(const char *, size_t, char *, size_t);
+int		 password_verify(const char *, size_t, const char *);
+int		 password_check_strength(const char *, size_t, const char *,
+		    const char **);
+
+/* gate.c: concurrency gates across every worker and host, in Redis. */
+#define GATE_TOKEN_LEN	32	/* 16 random bytes in hex */
+int		 gate_enter(const char *, long long, long long, char *);
+void		 gate_leave(const char *, const char *);
+
 /* events.c: security events to syslog, log_file and security_events. */
 enum severity {
 	SEV_INFO,
@@ -509,6 +627,53 @@ void		 event_record(struct req *, const char *, enum severity,
 void		 event_recordf(struct req *, const char *, enum severity,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 void		 event_flush_due(void);
+
+/* ratelimit.c */
+#define RL_MAX_LIMITS	3
+struct rl_check {
+	size_t		 n;
+	enum rate_class	 cls[RL_MAX_LIMITS];
+	char		 key[RL_MAX_LIMITS][128];
+	long long	 per_minute[RL_MAX_LIMITS];
+	long long	 burst[RL_MAX_LIMITS];
+	char		 viol_key[96];
+	const char	*revoked_key;
+	const char	*user_key;
+	const char	*quota_key;
+	/* results */
+	int		 allowed[RL_MAX_LIMITS];
+	long long	 remaining[RL_MAX_LIMITS];
+	long long	 retry_ms[RL_MAX_LIMITS];
+	long long	 reset_ms[RL_MAX_LIMITS];
+	long long	 violations;
+	int		 revoked;
+	long long	 gen;
+	int		 admin;
+	long long	 quota_used;
+	int		 local;
+};
+int		 ratelimit_check(struct req *, struct rl_check *);
+void		 ratelimit_local(struct rl_check *);
+void		 ratelimit_addr_key(const struct ipaddr *, char *, size_t);
+
+/* breaker.c */
+int		 breaker_allow(void);
+void		 breaker_failure(void);
+void		 breaker_success(void);
+int		 breaker_is_open(void);
+
+/* blocklist.c */
+enum aerr	 blocklist_check(struct req *);
+int		 blocklist_add(struct req *, const char *, const char *,
+		    long long, const char *, int);
+void		 blocklist_note_violation(struct req *, long long);
+void		 blocklist_note_failed_credential(struct req *);
+
+/* lockout.c */
+long long	 lockout_check(struct req *, const char *);
+long long	 lockout_fail(struct req *, const char *);
+void		 lockout_success(struct req *, const char *);
+int		 lockout_clear(const char *);
 
 /* worker.c / master.c */
 int		 worker_main(int);
@@ -524,6 +689,171 @@ enum aerr	 route_assets(struct req *);
 enum aerr	 route_price(struct req *);
 enum aerr	 route_prices(struct req *);
 enum aerr	 route_healthz(struct req *);
+enum aerr	 route_register(struct req *);
+enum aerr	 route_keys_create(struct req *);
+enum aerr	 route_keys_list(struct req *);
+enum aerr	 route_keys_delete(struct req *);
+void		 route_keys_note_use(struct req *);
+void		 route_keys_flush_due(void);
+enum aerr	 stage_authz(struct req *);
+enum aerr	 route_admin_blocks_create(struct req *);
+enum aerr	 route_admin_blocks_list(struct req *);
+enum aerr	 route_admin_blocks_delete(struct req *);
+enum aerr	 route_admin_unlock(struct req *);
+enum aerr	 route_admin_revoke(struct req *);
+enum aerr	 route_login(struct req *);
+enum aerr	 route_refresh(struct req *);
+enum aerr	 route_logout(struct req *);
+enum aerr	 route_me(struct req *);
+enum aerr	 route_password(struct req *);
+const char	*email_canonical(struct req *, const char *);
+int		 email_canonicalize(const char *, char *, size_t);
 enum aerr	 route_readyz(struct req *);
+
+/* forecast.c: price forecasts (least squares on log prices), decimals. */
+#define FORECAST_MODEL		"ols-log-linear"
+#define FORECAST_OUTLIER_K	6.0	/* default robust z to exclude a point */
+#define FORECAST_MIN_FIT	3	/* points any fit needs (1 residual df) */
+#define FORECAST_MAX_POINTS	100000
+#define FORECAST_MAX_HORIZON	(366LL * 86400)	/* seconds */
+#define FORECAST_MAX_VALUE	1e15	/* a larger high end is refused */
+#define FORECAST_DECIMAL_MAX	320	/* forecast_decimal() of any double */
+#define FORECAST_EINVAL		(-1)	/* invalid arguments or points */
+#define FORECAST_ENODATA	(-2)	/* too few points to forecast: 409 */
+struct forecast {
+	double		 predicted;	/* exp(a + b x0): the median price */
+	double		 low;		/* the 95 % prediction interval */
+	double		 high;
+	double		 confidence;	/* low / high, in (0, 1] */
+	double		 slope;		/* b: ln(price) per hour */
+	double		 intercept;	/* a: ln(price) at the origin */
+	double		 resid_sd;	/* s, ln units */
+	double		 pred_se;	/* prediction standard error, ln units */
+	double		 tq;		/* t(0.975, points_used - 2) */
+	long long	 origin;	/* newest timestamp given */
+	long long	 target;	/* origin + horizon */
+	size_t		 points_used;
+	size_t		 outliers_excluded;
+	const char	*model;		/* FORECAST_MODEL */
+};
+int		 forecast_compute(const long long *, const double *, size_t,
+		    long long, size_t, double, struct forecast *,
+		    const char **);
+double		 forecast_t975(double);
+int		 forecast_decimal(double, char *, size_t);
+
+/*
+ * ingest.c: the decisions of POST /ingest/prices, with no I/O.  The route
+ * loads what they need (each listed asset's recent points, the stored
+ * times the batch touches, the pending re-anchor candidates), calls
+ * ingest_judge_batch(), then stores and answers what it decided.
+ */
+#define INGEST_DECIMAL_SIZE	40	/* 19 digits, '.', 18 decimals, NUL */
+#define INGEST_PRICE_DECIMALS	12
+#define INGEST_QUANTITY_DECIMALS 8
+#define INGEST_QUANTITY_MAX	1000000000LL
+#define INGEST_ASSET_SIZE	11	/* ^[A-Z0-9]{1,10}$ and NUL */
+#define INGEST_SOURCE_SIZE	65	/* sources.name, at most 64 */
+#define INGEST_WINDOW_MAX	1024	/* recent points the z-score reads */
+#define INGEST_PENDING_MAX	4096	/* candidates kept per asset, at most */
+
+/* A canonical positive decimal: the exact text to store, and its value. */
+struct ingest_decimal {
+	char		 text[INGEST_DECIMAL_SIZE];
+	size_t		 len;
+	double		 value;		/* for statistics only, never stored */
+};
+int		 ingest_decimal_parse(const char *, size_t, int, long long,
+		    struct ingest_decimal *, const char **);
+
+/* API.md's rejection reasons, in the order they are tried. */
+enum ingest_reason {
+	INGEST_ACCEPTED,
+	INGEST_INVALID_ASSET,
+	INGEST_OUT_OF_RANGE,
+	INGEST_STALE,
+	INGEST_DUPLICATE,
+	INGEST_OUTLIER,
+	INGEST__MAX
+};
+extern const char *const ingest_reasons[INGEST__MAX];
+
+struct ingest_config {
+	long long	 max_price;		/* 1e12 */
+	long long	 max_age;		/* ingest_max_age, 7 days */
+	long long	 future_skew;		/* 300 s */
+	double		 outlier_z;		/* 6 */
+	double		 max_jump;		/* 0.5 = 50 % */
+	size_t		 reanchor_points;	/* 5, at least 2 */
+	long long	 reanchor_span;		/* 600 s */
+	size_t		 reanchor_pending;	/* run length kept, <= PENDING_MAX */
+};
+void		 ingest_config_default(struct ingest_config *);
+
+/* One point of the body as the route found it; NULL/0 where absent. */
+struct ingest_point {
+	const char	*asset;		/* NULL: missing or not a string */
+	size_t		 asset_len;
+	const char	*price;		/* NULL: missing or not a string */
+	size_t		 price_len;
+	long long	 ts;		/* epoch seconds */
+	int		 has_ts;	/* 0: missing or not RFC 3339 */
+};
+
+/* An accepted point of the asset's current level. */
+struct ingest_ref {
+	long long	 ts;
+	double		 price;
+};
+
+/* An outlier kept toward a re-anchor; the route persists these. */
+struct ingest_candidate {
+	long long		 ts;
+	long long		 received;	/* the server's clock on arrival */
+	struct ingest_decimal	 price;
+	char			 request_id[ASPIDA_REQID_LEN + 1];
+	char			 source[INGEST_SOURCE_SIZE];
+	int			 current;	/* out: came in this batch */
+	size_t			 index;		/* out: its index, if current */
+};
+
+/* One listed asset: what the route loaded, and what it must store. */
+struct ingest_asset {
+	char			 id[INGEST_ASSET_SIZE];
+	const struct ingest_ref	*recent;	/* newest first, ts >= anchor */
+	size_t			 nrecent;
+	long long		 anchor_ts;	/* in/out: level start, 0 none */
+	const long long		*existing;	/* ts already stored */
+	size_t			 nexisting;
+	struct ingest_candidate	*cand;		/* in/out: the pending run */
+	size_t			 ncand;
+	size_t			 candcap;	/* >= reanchor_points */
+	struct ingest_candidate	*adopt;		/* out: earlier ones to store */
+	size_t			 adoptcap;	/* >= ncand on entry */
+	size_t			 nadopt;
+	int			 changed;	/* out: cand[] must be saved */
+	int			 reanchored;	/* out: a new level, warn */
+};
+
+struct ingest_batch {
+	const char	*request_id;
+	const char	*source;
+	long long	 now;
+};
+
+struct ingest_verdict {
+	enum ingest_reason	 reason;
+	size_t			 asset;		/* index in assets[], or SIZE_MAX */
+	struct ingest_decimal	 price;		/* parsed, from STALE on */
+	double			 z;		/* outlier test, for the event */
+	double			 jump;
+	int			 candidate;	/* outlier pending a re-anchor */
+	int			 reanchored;	/* accepted as a new level */
+};
+
+int		 ingest_judge_batch(const struct ingest_config *,
+		    const struct ingest_batch *, const struct ingest_point *,
+		    size_t, struct ingest_asset *, size_t,
+		    struct ingest_verdict *, const char **);
 
 #endif /* ASPIDA_H */

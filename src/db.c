@@ -59,6 +59,120 @@ static const struct stmt stmts[DB__MAX] = {
 	    " coalesce($8::int, 1), $9::jsonb)"
 	    " ON CONFLICT DO NOTHING", 9 },
 	[DB_PING] = { "ping", "SELECT 1", 0 },
+
+	/* Authentication.  Emails arrive canonical (route_auth.c). */
+	[DB_USER_BY_EMAIL] = { "user_by_email",
+	    "SELECT id, password_hash, role, token_generation FROM users"
+	    " WHERE email = $1", 1 },
+	[DB_USER_INSERT] = { "user_insert",
+	    "INSERT INTO users (email, password_hash, full_name)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING"
+	    " RETURNING id, email, full_name, role,"
+	    " extract(epoch FROM created_at)::bigint", 3 },
+	[DB_USER_GET] = { "user_get",
+	    "SELECT id, email, full_name, role,"
+	    " extract(epoch FROM created_at)::bigint, password_hash"
+	    " FROM users WHERE id = $1", 1 },
+	[DB_USER_AUTH] = { "user_auth",
+	    "SELECT token_generation, role FROM users WHERE id = $1", 1 },
+	/*
+	 * The new hash, the generation bump and the revocation of every
+	 * refresh family commit together: a stolen refresh token must not
+	 * outlive the password change by a single refresh.
+	 */
+	[DB_PASSWORD_CHANGE] = { "password_change",
+	    "WITH u AS (UPDATE users SET password_hash = $2,"
+	    "  token_generation = token_generation + 1 WHERE id = $1"
+	    "  RETURNING id, token_generation),"
+	    " f AS (UPDATE refresh_families SET revoked_at = now(),"
+	    "  revoked_reason = $3 WHERE user_id = (SELECT id FROM u)"
+	    "  AND revoked_at IS NULL)"
+	    " SELECT token_generation FROM u", 3 },
+	[DB_FAMILY_CREATE] = { "family_create",
+	    "INSERT INTO refresh_families (user_id, fingerprint, expires_at)"
+	    " VALUES ($1, decode($2, 'hex'),"
+	    " now() + make_interval(secs => $3::int)) RETURNING id", 3 },
+	/*
+	 * Rotation is one conditional UPDATE: of two refreshes presenting
+	 * the same counter only one can match, and the other then sees a
+	 * higher counter, which is reuse.
+	 */
+	[DB_FAMILY_ROTATE] = { "family_rotate",
+	    "UPDATE refresh_families f SET rotated = f.rotated + 1"
+	    " FROM users u WHERE f.id = $1 AND f.rotated = $2"
+	    " AND f.fingerprint = decode($3, 'hex') AND f.revoked_at IS NULL"
+	    " AND f.expires_at > now() AND u.id = f.user_id"
+	    " RETURNING f.user_id, f.rotated, u.token_generation, u.role", 3 },
+	[DB_FAMILY_GET] = { "family_get",
+	    "SELECT user_id, rotated, revoked_at IS NOT NULL,"
+	    " expires_at <= now(), encode(fingerprint, 'hex')"
+	    " FROM refresh_families WHERE id = $1", 1 },
+	[DB_FAMILY_REVOKE] = { "family_revoke",
+	    "UPDATE refresh_families SET revoked_at = now(),"
+	    " revoked_reason = $3 WHERE id = $1 AND user_id = $2"
+	    " AND revoked_at IS NULL", 3 },
+
+	/* The block list, as one comma list for cidr_list_parse. */
+	[DB_BLOCKS_LIST] = { "blocks_list",
+	    "SELECT string_agg(cidr::text, ','),"
+	    " extract(epoch FROM min(expires_at))::bigint FROM ip_blocks"
+	    " WHERE expires_at IS NULL OR expires_at > now()", 0 },
+	[DB_BLOCK_INSERT] = { "block_insert",
+	    "INSERT INTO ip_blocks (cidr, reason, expires_at, created_by,"
+	    " automatic) VALUES ($1::cidr, $2, CASE WHEN $3::int IS NULL"
+	    " THEN NULL ELSE now() + make_interval(mins => $3::int) END,"
+	    " $4, $5::boolean) RETURNING id", 5 },
+
+	/* API keys: looked up by hash, never by the key itself. */
+	[DB_APIKEY_LOOKUP] = { "apikey_lookup",
+	    "SELECT k.id, k.user_id, array_to_string(k.scopes, ','),"
+	    " array_to_string(k.allowed_ips, ','), k.expires_at <= now(),"
+	    " k.revoked_at IS NOT NULL, u.role"
+	    " FROM api_keys k JOIN users u ON u.id = k.user_id"
+	    " WHERE k.key_hash = decode($1, 'hex')", 1 },
+	[DB_APIKEY_CREATE] = { "apikey_create",
+	    "SELECT key_id, extract(epoch FROM key_expires_at)::bigint"
+	    " FROM api_key_create($1, $2, decode($3, 'hex'), $4,"
+	    " string_to_array($5, ','), string_to_array($6, ',')::cidr[],"
+	    " $7::int, 10)", 7 },
+	[DB_APIKEY_LIST] = { "apikey_list",
+	    "SELECT id, name, prefix, array_to_string(scopes, ','),"
+	    " array_to_string(allowed_ips, ','),"
+	    " extract(epoch FROM created_at)::bigint,"
+	    " extract(epoch FROM expires_at)::bigint,"
+	    " extract(epoch FROM last_used_at)::bigint, use_count"
+	    " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
+	    " ORDER BY id", 1 },
+	[DB_APIKEY_REVOKE] = { "apikey_revoke",
+	    "UPDATE api_keys SET revoked_at = now() WHERE id = $1"
+	    " AND user_id = $2 AND revoked_at IS NULL RETURNING id", 2 },
+	[DB_APIKEY_USAGE] = { "apikey_usage",
+	    "UPDATE api_keys SET use_count = use_count + $2::bigint,"
+	    " last_used_at = greatest(last_used_at, to_timestamp($3::bigint))"
+	    " WHERE id = $1", 3 },
+
+	/* Admin. */
+	[DB_BLOCKS_ACTIVE] = { "blocks_active",
+	    "SELECT id, cidr::text, reason, created_by, automatic,"
+	    " extract(epoch FROM created_at)::bigint,"
+	    " extract(epoch FROM expires_at)::bigint FROM ip_blocks"
+	    " WHERE expires_at IS NULL OR expires_at > now() ORDER BY id", 0 },
+	/* Ended rather than deleted: the table keeps the history. */
+	[DB_BLOCK_END] = { "block_end",
+	    "UPDATE ip_blocks SET expires_at = greatest(now(),"
+	    " created_at + interval '1 microsecond') WHERE id = $1"
+	    " AND (expires_at IS NULL OR expires_at > now()) RETURNING id", 1 },
+	[DB_USER_EMAIL] = { "user_email",
+	    "SELECT email FROM users WHERE id = $1", 1 },
+	[DB_REVOKE_SESSIONS] = { "revoke_sessions",
+	    "WITH u AS (UPDATE users SET token_generation ="
+	    "  token_generation + 1 WHERE id = $1 RETURNING id),"
+	    " f AS (UPDATE refresh_families SET revoked_at = now(),"
+	    "  revoked_reason = 'revoke_sessions' WHERE user_id ="
+	    "  (SELECT id FROM u) AND revoked_at IS NULL),"
+	    " k AS (UPDATE api_keys SET revoked_at = now() WHERE user_id ="
+	    "  (SELECT id FROM u) AND revoked_at IS NULL)"
+	    " SELECT id FROM u", 1 },
 };
 
 static PGconn		*pg;
@@ -116,8 +230,13 @@ cancel_async(PGconn *c)
 }
 
 static void
-db_fail(const char *why)
+db_fail(const char *reason)
 {
+	char	why[256];
+
+	/* reason may be libpq's message, freed with the connection below. */
+	(void)strlcpy(why, reason, sizeof(why));
+	why[strcspn(why, "\n")] = '\0';
 	if (pg != NULL)
 		PQfinish(pg);
 	pg = NULL;
@@ -306,8 +425,10 @@ run(struct req *r, enum db_stmt s, const char *const *params, PGresult **out)
 	int		 timed_out;
 
 	*out = NULL;
-	if (!db_available())
+	if (!db_available()) {
+		breaker_failure();
 		return AERR_UNAVAILABLE;
+	}
 	if (!PQsendQueryPrepared(pg, stmts[s].name, stmts[s].nparams, params,
 	    NULL, NULL, 0)) {
 		db_fail(PQerrorMessage(pg));
@@ -318,6 +439,7 @@ run(struct req *r, enum db_stmt s, const char *const *params, PGresult **out)
 		if (timed_out)
 			cancel_async(pg);
 		db_fail(timed_out ? "query deadline passed" : "connection lost");
+		breaker_failure();
 		return AERR_UNAVAILABLE;
 	}
 	if (r != NULL)
@@ -326,6 +448,7 @@ run(struct req *r, enum db_stmt s, const char *const *params, PGresult **out)
 	case PGRES_TUPLES_OK:
 	case PGRES_COMMAND_OK:
 		*out = res;
+		breaker_success();
 		return AERR_OK;
 	default:
 		break;

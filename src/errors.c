@@ -76,3 +76,19 @@ req_fail(struct req *r, enum aerr e, const char *message)
 	r->err_message = message;
 	return e;
 }
+
+/*
+ * Holds an error to be answered after the rate limit stage, so that a
+ * request for an unknown path or with bad credentials still passes (and
+ * is counted by) the per-address limits.  The first held error wins.
+ * Returns AERR_OK: the pipeline goes on to the limits.
+ */
+enum aerr
+stage_defer(struct req *r, enum aerr e, const char *message)
+{
+	if (r->pending == AERR_OK) {
+		r->pending = e;
+		r->pending_message = message;
+	}
+	return AERR_OK;
+}

@@ -11,9 +11,12 @@
 
 static enum aerr (*const stages[])(struct req *) = {
 	stage_parse,
-	/* stage_client: block list, hidden admin routes, pre-auth limit */
+	stage_client,
 	stage_route,
 	stage_auth,
+	stage_ratelimit,
+	stage_csrf,
+	stage_authz,
 	stage_body,
 	stage_validate,
 	stage_handler,

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "aspida.h"
@@ -64,6 +65,20 @@ req_header(struct req *r, const char *name, const char *value)
 	r->headers[r->nheaders].name = name;
 	r->headers[r->nheaders].value = value;
 	r->nheaders++;
+}
+
+/* Replaces a header already set, or adds it. */
+void
+req_header_set(struct req *r, const char *name, const char *value)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0) {
+			r->headers[i].value = value;
+			return;
+		}
+	req_header(r, name, value);
 }
 
 static const struct value *

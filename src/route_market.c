@@ -142,6 +142,9 @@ route_prices(struct req *r)
 
 	if ((e = page_params(r, &pg)) != AERR_OK)
 		return e;
+	/* Pages above 100 points are heavy: held back while the circuit is open. */
+	if (pg.limit > 100 && !breaker_allow())
+		return req_fail(r, AERR_UNAVAILABLE, NULL);
 	(void)snprintf(from, sizeof(from), "%lld", pg.from ? pg.from->i : 0);
 	(void)snprintf(to, sizeof(to), "%lld", pg.to ? pg.to->i : 0);
 	(void)snprintf(before, sizeof(before), "%lld", pg.before);

@@ -24,15 +24,115 @@ static const struct field prices_query[] = {
 	{ .name = NULL }
 };
 
+/* Passwords are checked for strength by the handler (weak_password). */
+static const struct field register_body[] = {
+	{ .name = "email", .type = FT_STRING, .min = 1, .max = 320, .required = 1 },
+	{ .name = "password", .type = FT_STRING, .min = 1, .max = 1024, .required = 1 },
+	{ .name = "full_name", .type = FT_NAME, .min = 1, .max = 256, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field login_body[] = {
+	{ .name = "email", .type = FT_STRING, .min = 1, .max = 320, .required = 1 },
+	{ .name = "password", .type = FT_STRING, .min = 1, .max = 1024, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field login_query[] = {
+	{ .name = "session", .type = FT_STRING, .min = 1, .max = 16 },
+	{ .name = NULL }
+};
+
+static const struct field refresh_body[] = {
+	{ .name = "refresh_token", .type = FT_STRING, .min = 1, .max = 256, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field logout_body[] = {
+	{ .name = "refresh_token", .type = FT_STRING, .min = 1, .max = 256 },
+	{ .name = NULL }
+};
+
+static const struct field password_body[] = {
+	{ .name = "current_password", .type = FT_STRING, .min = 1, .max = 1024, .required = 1 },
+	{ .name = "new_password", .type = FT_STRING, .min = 1, .max = 1024, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field key_body[] = {
+	{ .name = "name", .type = FT_NAME, .min = 1, .max = 100, .required = 1 },
+	{ .name = "scopes", .type = FT_LIST, .min = 1, .max = 2, .required = 1 },
+	{ .name = "expires_in_days", .type = FT_INT, .min = 1, .max = 90 },
+	{ .name = "allowed_ips", .type = FT_LIST, .min = 0, .max = 32 },
+	{ .name = NULL }
+};
+
+static const struct field key_param[] = {
+	{ .name = "id", .type = FT_INT, .min = 1, .max = 4000000000000000000LL, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field block_body[] = {
+	{ .name = "cidr", .type = FT_STRING, .min = 1, .max = 64, .required = 1 },
+	{ .name = "reason", .type = FT_NAME, .min = 1, .max = 256, .required = 1 },
+	{ .name = "expires_in_minutes", .type = FT_INT, .min = 1, .max = 525600 },
+	{ .name = NULL }
+};
+
 const struct route routes[] = {
+	{ .method = METHOD_POST, .path = "/api/v1/admin/ip-blocks",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
+	  .body = block_body, .handler = route_admin_blocks_create },
+	{ .method = METHOD_GET, .path = "/api/v1/admin/ip-blocks",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .admin = 1,
+	  .handler = route_admin_blocks_list },
+	{ .method = METHOD_DELETE, .path = "/api/v1/admin/ip-blocks/{id}",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
+	  .params = key_param, .handler = route_admin_blocks_delete },
+	{ .method = METHOD_POST, .path = "/api/v1/admin/users/{id}/unlock",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
+	  .params = key_param, .handler = route_admin_unlock },
+	{ .method = METHOD_POST,
+	  .path = "/api/v1/admin/users/{id}/revoke-sessions",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
+	  .params = key_param, .handler = route_admin_revoke },
+	{ .method = METHOD_POST, .path = "/api/v1/auth/register",
+	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
+	  .body = register_body, .handler = route_register },
+	{ .method = METHOD_POST, .path = "/api/v1/auth/login",
+	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
+	  .query = login_query, .body = login_body, .handler = route_login },
+	{ .method = METHOD_POST, .path = "/api/v1/auth/refresh",
+	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
+	  .body = refresh_body, .handler = route_refresh },
+	{ .method = METHOD_POST, .path = "/api/v1/auth/logout",
+	  .rate = RATE_DEFAULT, .auth = AUTH_OPTIONAL, .csrf = 1,
+	  .body = logout_body, .handler = route_logout },
+	{ .method = METHOD_GET, .path = "/api/v1/auth/me",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED,
+	  .handler = route_me },
+	{ .method = METHOD_POST, .path = "/api/v1/auth/password",
+	  .rate = RATE_AUTH, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .body = password_body, .handler = route_password },
+	{ .method = METHOD_POST, .path = "/api/v1/keys",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .body = key_body, .handler = route_keys_create },
+	{ .method = METHOD_GET, .path = "/api/v1/keys",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED,
+	  .handler = route_keys_list },
+	{ .method = METHOD_DELETE, .path = "/api/v1/keys/{id}",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .params = key_param, .handler = route_keys_delete },
 	{ .method = METHOD_GET, .path = "/api/v1/assets",
 	  .rate = RATE_PRICES, .auth = AUTH_OPTIONAL,
-	  .handler = route_assets },
+	  .keys = 1, .scopes = SCOPE_READ, .handler = route_assets },
 	{ .method = METHOD_GET, .path = "/api/v1/price/{asset_id}",
 	  .rate = RATE_PRICES, .auth = AUTH_OPTIONAL,
+	  .keys = 1, .scopes = SCOPE_READ,
 	  .params = asset_param, .handler = route_price },
 	{ .method = METHOD_GET, .path = "/api/v1/prices/{asset_id}",
 	  .rate = RATE_PRICES, .auth = AUTH_OPTIONAL, .csv = 1,
+	  .keys = 1, .scopes = SCOPE_READ,
 	  .params = asset_param, .query = prices_query,
 	  .handler = route_prices },
 	{ .method = METHOD_GET, .path = "/healthz",
@@ -136,7 +236,8 @@ stage_route(struct req *r)
 {
 	enum aerr	 err = AERR_NOT_FOUND;
 
+	/* Unknown paths still pass the per-address limit first. */
 	if ((r->route = router_match(r, &err)) == NULL)
-		return req_fail(r, err, NULL);
+		return stage_defer(r, err, NULL);
 	return AERR_OK;
 }

@@ -24,5 +24,9 @@ stage_audit(struct req *r)
 		    "status %d", r->status);
 	log_debug("%s %s %s %s %d %lldms", r->id, r->client_ip,
 	    r->method_name, r->path ? r->path : "-", r->status, ms);
+	stage_ratelimit_charge(r);
+	if (r->who.kind == CRED_APIKEY && r->principal != NULL)
+		route_keys_note_use(r);
 	event_flush_due();
+	route_keys_flush_due();
 }

@@ -63,3 +63,24 @@ stage_client_allowed(const struct req *r, const struct cidr_list *allow)
 		return 0;
 	return cidr_list_match(allow, &r->client);
 }
+
+/*
+ * Stage 2, client: decisions about the address, all before the body is
+ * read.  A blocked address is refused here.
+ */
+enum aerr
+stage_client(struct req *r)
+{
+	enum aerr	e;
+
+	if ((e = blocklist_check(r)) != AERR_OK)
+		return e;
+	/* Admin routes do not exist for other addresses (API.md). */
+	if (strncmp(r->path, "/api/v1/admin/", 14) == 0 &&
+	    !stage_client_allowed(r, &conf->admin_allow_ips)) {
+		event_recordf(r, "admin_hidden", SEV_WARNING,
+		    "admin route asked from outside admin_allow_ips");
+		return stage_defer(r, AERR_NOT_FOUND, NULL);
+	}
+	return AERR_OK;
+}

@@ -104,7 +104,8 @@ stage_parse_query(struct req *r, const char *qs)
 /*
  * Splits the path into decoded segments.  Empty segments (a doubled or
  * trailing slash) make the path unknown rather than equal to another.
- * Returns 0, or -1 when the path is malformed.
+ * Returns 0, -1 when no route can have this shape, or -2 when a segment
+ * is malformed (a bad escape or an encoded NUL).
  */
 static int
 parse_path(struct req *r, const char *path, size_t len)
@@ -123,7 +124,7 @@ parse_path(struct req *r, const char *path, size_t len)
 		slen = (size_t)(slash - p);
 		seg = arena_strndup(r->arena, p, slen);
 		if (stage_parse_percent_decode(seg, &slen) == -1)
-			return -1;
+			return -2;
 		r->segments[r->nsegments++] = seg;
 		p = slash + 1;
 	}
@@ -219,8 +220,15 @@ stage_parse(struct req *r)
 	r->content_type = req_param(r, "CONTENT_TYPE");
 	r->want_csv = accepts_csv(req_param(r, "HTTP_ACCEPT"));
 
-	if (parse_path(r, uri, plen) == -1)
+	switch (parse_path(r, uri, plen)) {
+	case 0:
+		break;
+	case -2:
+		return req_fail(r, AERR_INVALID_INPUT,
+		    "The path has a malformed percent escape.");
+	default:
 		return req_fail(r, AERR_NOT_FOUND, NULL);
+	}
 	if (parse_content_length(req_param(r, "CONTENT_LENGTH"),
 	    &r->content_length) == -1)
 		return req_fail(r, AERR_INVALID_INPUT, "The Content-Length header is malformed.");

@@ -250,6 +250,45 @@ validate_query(struct req *r)
 	return AERR_OK;
 }
 
+/*
+ * A JSON array of min..max strings, each 1..64 characters of printable
+ * UTF-8; the handler reads the array from value->list.  Returns 0 or -1.
+ */
+static int
+list_value(struct req *r, const struct field *f, struct json_object *a,
+    struct value *out)
+{
+	static const struct field item = { .name = "item", .type = FT_STRING,
+	    .min = 1, .max = 64 };
+	struct json_object	*v;
+	struct value		 tmp;
+	enum aerr		 err;
+	size_t			 i, n;
+
+	(void)r;
+	if (!json_object_is_type(a, json_type_array))
+		return -1;
+	n = json_object_array_length(a);
+	if ((long long)n < f->min || (long long)n > f->max)
+		return -1;
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(v, json_type_string) ||
+		    (size_t)json_object_get_string_len(v) !=
+		    strlen(json_object_get_string(v)) ||
+		    stage_validate_value(&item, json_object_get_string(v),
+		    strlen(json_object_get_string(v)), &tmp, &err) == -1)
+			return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	out->field = f;
+	out->present = 1;
+	out->s = "";
+	out->list = a;
+	out->i = (long long)n;
+	return 0;
+}
+
 static enum aerr
 validate_body(struct req *r)
 {
@@ -265,6 +304,12 @@ validate_body(struct req *r)
 		if ((f = field_find(r->route->body, key)) == NULL || n == max)
 			return req_fail(r, AERR_INVALID_INPUT,
 			    "The body has a field this route does not accept.");
+		if (f->type == FT_LIST) {
+			if (list_value(r, f, val, &r->bvals[n]) == -1)
+				return req_fail(r, AERR_INVALID_INPUT, NULL);
+			n++;
+			continue;
+		}
 		if (f->type == FT_INT) {
 			if (!json_object_is_type(val, json_type_int))
 				return req_fail(r, AERR_INVALID_INPUT, NULL);

@@ -83,6 +83,9 @@ worker_main(int listen_fd)
 	sigaddset(&stopset, SIGINT);
 
 	sandbox_limits();
+	if (password_init() == -1)
+		fatalx("password checks cannot start (is cracklib-runtime "
+		    "installed?)");
 	(void)db_init();
 	(void)kv_init();
 	arena = arena_new();

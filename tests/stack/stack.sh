@@ -239,6 +239,17 @@ _stack_write_aspida_conf() {
 			"cors_origins|https://app.aspida.test"
 			# bcrypt at cost 4 keeps the suite fast; one unit test keeps cost 12 honest.
 			"bcrypt_cost|4"
+			# High limits: the tests of the limits themselves lower them (stack_conf_set).
+			"rate_auth_per_minute|100000" "rate_auth_burst|100000"
+			"rate_predict_per_minute|100000" "rate_predict_burst|100000"
+			"rate_portfolio_per_minute|100000" "rate_portfolio_burst|100000"
+			"rate_prices_per_minute|100000" "rate_prices_burst|100000"
+			"rate_default_per_minute|100000" "rate_default_burst|100000"
+			"rate_preauth_per_minute|100000" "rate_preauth_burst|100000"
+			"autoblock_violations_per_hour|1000000"
+			"autoblock_failed_credentials_per_hour|1000000"
+			"login_max_inflight|8"
+			"quota_daily_bytes|1000000000000" "quota_anonymous_daily_bytes|1000000000000"
 			"db_query_timeout_ms|1000"
 			"db_connect_timeout_ms|1000"
 			"db_retry_max_ms|1000"

@@ -16,7 +16,16 @@ Suite *cursor_suite(void);
 Suite *json_suite(void);
 Suite *parse_suite(void);
 Suite *router_suite(void);
+Suite *token_suite(void);
 Suite *validate_suite(void);
+Suite *password_suite(void);
+Suite *gate_suite(void);
+Suite *ratelimit_suite(void);
+Suite *lockout_suite(void);
+Suite *csrf_suite(void);
+Suite *auth_suite(void);
+Suite *forecast_suite(void);
+Suite *ingest_suite(void);
 
 /* check_main.c */
 void check_conf_setup(void);

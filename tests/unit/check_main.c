@@ -49,7 +49,16 @@ main(void)
 	srunner_add_suite(sr, json_suite());
 	srunner_add_suite(sr, parse_suite());
 	srunner_add_suite(sr, router_suite());
+	srunner_add_suite(sr, token_suite());
 	srunner_add_suite(sr, validate_suite());
+	srunner_add_suite(sr, password_suite());
+	srunner_add_suite(sr, gate_suite());
+	srunner_add_suite(sr, ratelimit_suite());
+	srunner_add_suite(sr, lockout_suite());
+	srunner_add_suite(sr, csrf_suite());
+	srunner_add_suite(sr, auth_suite());
+	srunner_add_suite(sr, forecast_suite());
+	srunner_add_suite(sr, ingest_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -403,11 +403,14 @@ static const struct pathrow pathrows[] = {
 	{ __LINE__, "/api/v1/assets?", AERR_OK, "/api/v1/assets", 3,
 	    { "api", "v1", "assets" } },
 	{ __LINE__, "/x?a=/b/c", AERR_OK, "/x", 1, { "x" } },
-	/* Malformed paths are unknown paths. */
-	{ __LINE__, "/api/v1/price/%00", AERR_NOT_FOUND, NULL, 0, { NULL } },
-	{ __LINE__, "/api/v1/price/%", AERR_NOT_FOUND, NULL, 0, { NULL } },
-	{ __LINE__, "/api/v1/price/%4", AERR_NOT_FOUND, NULL, 0, { NULL } },
-	{ __LINE__, "/api/v1/price/%zz", AERR_NOT_FOUND, NULL, 0, { NULL } },
+	/* A malformed escape or an encoded NUL is a malformed request. */
+	{ __LINE__, "/api/v1/price/%00", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	{ __LINE__, "/api/v1/price/%", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	{ __LINE__, "/api/v1/price/%4", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	{ __LINE__, "/api/v1/price/%zz", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	{ __LINE__, "/api/v1/price/%4g", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	{ __LINE__, "/%/v1/assets", AERR_INVALID_INPUT, NULL, 0, { NULL } },
+	/* Paths no route can have are unknown paths. */
 	{ __LINE__, "api/v1/assets", AERR_NOT_FOUND, NULL, 0, { NULL } },
 	{ __LINE__, "http://example.com/api/v1/assets", AERR_NOT_FOUND, NULL, 0,
 	    { NULL } },
@@ -438,6 +441,10 @@ START_TEST(test_path)
 	    p->uri ? p->uri : "(null)", e);
 	if (e != AERR_OK)
 		ck_assert_msg(rq.err == e, "line %d: r->err %d", p->line, rq.err);
+	/* A 400 says what was malformed. */
+	if (e == AERR_INVALID_INPUT)
+		ck_assert_msg(rq.err_message != NULL, "line %d: no message",
+		    p->line);
 	if (p->path == NULL)
 		return;
 	ck_assert_msg(strcmp(rq.path, p->path) == 0, "line %d: path %s",
@@ -560,6 +567,9 @@ START_TEST(test_options)
 	ck_assert_int_ne(rq.status, 204);
 	param("CONTENT_LENGTH", "0");
 	param("REQUEST_URI", "/api/v1/%00");
+	ck_assert_int_eq(parse(), AERR_INVALID_INPUT);
+	ck_assert_int_ne(rq.status, 204);
+	param("REQUEST_URI", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17");
 	ck_assert_int_eq(parse(), AERR_NOT_FOUND);
 	ck_assert_int_ne(rq.status, 204);
 }

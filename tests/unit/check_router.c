@@ -3,6 +3,8 @@
  * method and path; anything else is 404 (unknown paths, trailing or
  * doubled slashes, extra or missing segments) or, for a known path under
  * another method, 405 with an Allow list naming the methods it has.
+ * stage_route holds those errors in r->pending for the rate limit stage
+ * to answer, so unknown paths still pass the per-address limit.
  */
 #include "config.h"
 
@@ -106,10 +108,11 @@ START_TEST(test_each_route)
 		ck_assert_str_eq(v->s, "BTC");
 		ck_assert_uint_eq(v->len, 3);
 	}
-	/* stage_route records the route. */
+	/* stage_route records the route, and holds no error. */
 	ck_assert_int_eq(stage_route(&rq), AERR_OK);
 	ck_assert_ptr_eq(rq.route, want);
 	ck_assert_int_eq(rq.err, AERR_OK);
+	ck_assert_int_eq(rq.pending, AERR_OK);
 }
 END_TEST
 
@@ -249,9 +252,22 @@ START_TEST(test_not_found)
 	ck_assert_msg(err == AERR_NOT_FOUND, "line %d: %d", n->line, err);
 	ck_assert_msg(router_allow(&rq, allow, sizeof(allow)) == 0 &&
 	    allow[0] == '\0', "line %d: Allow %s", n->line, allow);
-	ck_assert_int_eq(stage_route(&rq), AERR_NOT_FOUND);
-	ck_assert_int_eq(rq.err, AERR_NOT_FOUND);
+	/*
+	 * stage_route holds the 404 rather than answering it, so the
+	 * request still passes the per-address limit; the rate limit stage
+	 * answers it.  Outside /api/v1 no limit applies and it answers at
+	 * once (inside, check_ratelimit.c proves it against Redis).
+	 */
+	ck_assert_int_eq(stage_route(&rq), AERR_OK);
+	ck_assert_msg(rq.pending == AERR_NOT_FOUND, "line %d: held %d",
+	    n->line, rq.pending);
+	ck_assert_int_eq(rq.err, AERR_OK);
 	ck_assert_ptr_null(rq.route);
+	if (strncmp(rq.path, "/api/v1/", 8) != 0) {
+		ck_assert_msg(stage_ratelimit(&rq) == AERR_NOT_FOUND,
+		    "line %d: not answered", n->line);
+		ck_assert_int_eq(rq.err, AERR_NOT_FOUND);
+	}
 }
 END_TEST
 
@@ -291,8 +307,42 @@ START_TEST(test_method_not_allowed)
 	    1, "line %d", m->line);
 	ck_assert_msg(strcmp(allow, m->allow) == 0, "line %d: Allow \"%s\"",
 	    m->line, allow);
-	ck_assert_int_eq(stage_route(&rq), AERR_METHOD_NOT_ALLOWED);
-	ck_assert_int_eq(rq.err, AERR_METHOD_NOT_ALLOWED);
+	/* Held for the rate limit stage, as a 404 is. */
+	ck_assert_int_eq(stage_route(&rq), AERR_OK);
+	ck_assert_msg(rq.pending == AERR_METHOD_NOT_ALLOWED, "line %d: held %d",
+	    m->line, rq.pending);
+	ck_assert_int_eq(rq.err, AERR_OK);
+	ck_assert_ptr_null(rq.route);
+	if (strncmp(rq.path, "/api/v1/", 8) != 0) {
+		ck_assert_msg(stage_ratelimit(&rq) == AERR_METHOD_NOT_ALLOWED,
+		    "line %d: not answered", m->line);
+		ck_assert_int_eq(rq.err, AERR_METHOD_NOT_ALLOWED);
+	}
+}
+END_TEST
+
+/* The first error held wins; a later stage cannot replace it. */
+START_TEST(test_defer_first_wins)
+{
+	request("GET", "/api/v1/nothing");
+	ck_assert_int_eq(stage_route(&rq), AERR_OK);
+	ck_assert_int_eq(rq.pending, AERR_NOT_FOUND);
+	ck_assert_ptr_null(rq.pending_message);
+	ck_assert_int_eq(stage_defer(&rq, AERR_UNAUTHORIZED, "later"),
+	    AERR_OK);
+	ck_assert_int_eq(rq.pending, AERR_NOT_FOUND);
+	ck_assert_ptr_null(rq.pending_message);
+	ck_assert_int_eq(rq.err, AERR_OK);
+
+	request("GET", "/api/v1/assets");
+	ck_assert_int_eq(rq.pending, AERR_OK);
+	ck_assert_int_eq(stage_defer(&rq, AERR_INVALID_INPUT, "first"),
+	    AERR_OK);
+	ck_assert_int_eq(stage_defer(&rq, AERR_UNAUTHORIZED, "second"),
+	    AERR_OK);
+	ck_assert_int_eq(rq.pending, AERR_INVALID_INPUT);
+	ck_assert_str_eq(rq.pending_message, "first");
+	ck_assert_int_eq(rq.err, AERR_OK);
 }
 END_TEST
 
@@ -374,6 +424,7 @@ router_suite(void)
 	tcase_add_loop_test(tc, test_method_not_allowed, 0,
 	    sizeof(mrows) / sizeof(mrows[0]));
 	tcase_add_loop_test(tc, test_allow_lists_table, 0, (int)nroutes);
+	tcase_add_test(tc, test_defer_first_wins);
 	tcase_add_test(tc, test_allow_small_buffer);
 	tcase_add_test(tc, test_params_reset);
 	suite_add_tcase(s, tc);
