@@ -149,6 +149,7 @@ enum conf_type {
 	CONF_CIDRS,
 	CONF_LIST,
 	CONF_ENUM,
+	CONF_DECIMAL,		/* double, digits with an optional fraction */
 	CONF__MAX
 };
 
@@ -266,6 +267,22 @@ struct conf {
 	long long	 breaker_errors;
 	long long	 breaker_window;
 	long long	 breaker_cooldown;
+	/* forecasts */
+	long long	 predict_min_points;
+	long long	 predict_window_points;
+	long long	 predict_max_inflight;
+	/* portfolio */
+	long long	 max_trade_price_age;
+	long long	 price_cache_seconds;
+	/* ingestion (route_ingest.c, ingest_store.c) */
+	long long	 max_price;
+	long long	 ingest_max_age;
+	long long	 ingest_future_skew;
+	double		 outlier_z;
+	double		 max_jump;
+	long long	 reanchor_points;
+	long long	 reanchor_span;
+	long long	 ingest_window_points;
 	/* sources */
 	struct conf_source sources[CONF_MAX_SOURCES];
 	size_t		 nsources;
@@ -310,6 +327,7 @@ enum ftype {
 	FT_TIMESTAMP,		/* RFC 3339, UTC, whole seconds, 'Z' */
 	FT_CURSOR,		/* opaque, checked by the route */
 	FT_LIST,		/* JSON array of min..max short strings */
+	FT_ARRAY,		/* JSON array of min..max objects, for the handler */
 	FT__MAX
 };
 
@@ -344,6 +362,8 @@ struct route {
 	int			 ingest;	/* ingest_max_body_bytes applies */
 	int			 keys;	/* API keys may call it (API.md) */
 	int			 admin;	/* admin role from admin_allow_ips */
+	int			 lockable;	/* account lock answers before 429 */
+	int			 quota;	/* charged to the daily download quota */
 	const struct field	*params;	/* path parameters */
 	const struct field	*query;
 	const struct field	*body;
@@ -434,7 +454,9 @@ struct req {
 	}		 who;
 	int		 cred_failed;	/* counts toward the automatic block */
 	long long	 rl_remaining;	/* shown in RateLimit-Remaining */
+	long long	 rate_denied;	/* Retry-After of a 429 held for a lock */
 	char		 quota_key[96];	/* charged after the response */
+	const char	*cached_price;	/* latest-price JSON from Redis */
 	enum aerr	 pending;	/* held until the rate limit stage */
 	const char	*pending_message;
 
@@ -478,6 +500,7 @@ enum aerr	 stage_body(struct req *);
 enum aerr	 stage_csrf(struct req *);
 const char	*stage_auth_cookie(struct req *);
 void		 stage_auth_forget_user(long long);
+void		 stage_auth_revoke_family(struct req *, const char *);
 enum aerr	 stage_auth_finish(struct req *, int, long long, int);
 enum aerr	 stage_ratelimit(struct req *);
 enum aerr	 stage_ratelimit_account(struct req *, const char *);
@@ -580,6 +603,14 @@ enum db_stmt {
 	DB_BLOCK_END,
 	DB_USER_EMAIL,
 	DB_REVOKE_SESSIONS,
+	DB_PREDICT_POINTS,
+	DB_FORECAST_INSERT,
+	DB_PORTFOLIO,
+	DB_PORTFOLIO_TRADE,
+	DB_TRADES_PAGE,
+	DB_INGEST_LOAD,
+	DB_INGEST_COMMIT,
+	DB_FORECASTS_SCORE,
 	DB__MAX
 };
 struct pg_result;
@@ -627,6 +658,7 @@ void		 event_record(struct req *, const char *, enum severity,
 void		 event_recordf(struct req *, const char *, enum severity,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 void		 event_flush_due(void);
+void		 event_flush_now(void);
 
 /* ratelimit.c */
 #define RL_MAX_LIMITS	3
@@ -640,6 +672,8 @@ struct rl_check {
 	const char	*revoked_key;
 	const char	*user_key;
 	const char	*quota_key;
+	const char	*price_key;	/* the cached latest price, if any */
+	const char	*family_key;	/* the token's refresh family revoked */
 	/* results */
 	int		 allowed[RL_MAX_LIMITS];
 	long long	 remaining[RL_MAX_LIMITS];
@@ -650,6 +684,7 @@ struct rl_check {
 	long long	 gen;
 	int		 admin;
 	long long	 quota_used;
+	char		*price;		/* cached latest price JSON, or NULL */
 	int		 local;
 };
 int		 ratelimit_check(struct req *, struct rl_check *);
@@ -690,11 +725,20 @@ enum aerr	 route_price(struct req *);
 enum aerr	 route_prices(struct req *);
 enum aerr	 route_healthz(struct req *);
 enum aerr	 route_register(struct req *);
+enum aerr	 route_predict(struct req *);
+enum aerr	 route_portfolio(struct req *);
+enum aerr	 route_portfolio_buy(struct req *);
+enum aerr	 route_portfolio_sell(struct req *);
+enum aerr	 route_portfolio_trades(struct req *);
+enum aerr	 route_ingest(struct req *);
+enum aerr	 route_ingest_source(struct req *);
+enum aerr	 route_ingest_signed(struct req *);
 enum aerr	 route_keys_create(struct req *);
 enum aerr	 route_keys_list(struct req *);
 enum aerr	 route_keys_delete(struct req *);
 void		 route_keys_note_use(struct req *);
 void		 route_keys_flush_due(void);
+void		 route_keys_flush_now(void);
 enum aerr	 stage_authz(struct req *);
 enum aerr	 route_admin_blocks_create(struct req *);
 enum aerr	 route_admin_blocks_list(struct req *);
@@ -855,5 +899,22 @@ int		 ingest_judge_batch(const struct ingest_config *,
 		    const struct ingest_batch *, const struct ingest_point *,
 		    size_t, struct ingest_asset *, size_t,
 		    struct ingest_verdict *, const char **);
+
+/*
+ * ingest_store.c: a batch judged by ingest.c and stored in one transaction,
+ * for POST /ingest/prices and `aspidactl import-prices` alike.
+ */
+#define INGEST_BATCH_MAX	1000	/* points per request, rows per chunk */
+struct ingest_result {
+	struct ingest_verdict	*verdicts;	/* one per point */
+	struct ingest_asset	*assets;	/* the listed assets named */
+	size_t			 nassets;
+	size_t			 accepted;	/* points of the batch stored */
+	size_t			 adopted;	/* earlier candidates stored */
+};
+void		 ingest_store_config(struct ingest_config *);
+enum aerr	 ingest_store_batch(struct req *, const char *,
+		    const struct ingest_point *, size_t,
+		    struct ingest_result *);
 
 #endif /* ASPIDA_H */

@@ -45,7 +45,9 @@ static int	cmd_user(int, char **);
 static int	cmd_unlock(int, char **);
 static int	cmd_revoke_sessions(int, char **);
 static int	cmd_key(int, char **);
+static int	cmd_tick(int, char **);
 static int	cmd_ip(int, char **);
+static int	cmd_import_prices(int, char **);
 
 static const struct ctl_cmd cmds[] = {
 	{ "migrate", "migrate [--sql-dir DIR]", cmd_migrate },
@@ -55,8 +57,11 @@ static const struct ctl_cmd cmds[] = {
 	{ "unlock", "unlock EMAIL", cmd_unlock },
 	{ "revoke-sessions", "revoke-sessions EMAIL", cmd_revoke_sessions },
 	{ "key", "key list [EMAIL] | key revoke ID", cmd_key },
+	{ "tick", "tick", cmd_tick },
 	{ "ip", "ip block CIDR [--minutes N] [--reason TEXT] | ip unblock ID | "
 	    "ip list", cmd_ip },
+	{ "import-prices", "import-prices FILE.csv --source NAME",
+	    cmd_import_prices },
 };
 
 static void __attribute__((noreturn)) usage(void);
@@ -492,6 +497,40 @@ cmd_revoke_sessions(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The periodic work (DESIGN.md), run every minute by the shipped timer
+ * or cron line: write out the security events counted in Redis and the
+ * API keys' use, and score the forecasts whose horizon has passed.
+ * Workers do the first two "if due" as well, so a missed tick loses
+ * nothing.  Exits 1 when PostgreSQL or Redis cannot be reached.
+ */
+static int
+cmd_tick(int argc, char **argv)
+{
+	PGresult	*res = NULL;
+	int		 rc = 0;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	if (db_init() == -1 || kv_init() == -1) {
+		fprintf(stderr, "aspidactl: tick: PostgreSQL or Redis is not "
+		    "reachable\n");
+		return 1;
+	}
+	event_flush_now();
+	route_keys_flush_now();
+	if (db_query(NULL, DB_FORECASTS_SCORE, NULL, &res) != AERR_OK)
+		rc = 1;
+	else
+		printf("tick: %d forecast%s scored\n", PQntuples(res),
+		    PQntuples(res) == 1 ? "" : "s");
+	PQclear(res);
+	db_close();
+	kv_close();
+	return rc;
+}
+
 /* Runs one owner query with text parameters; prints the rows as a table. */
 static int
 print_query(const char *sql, int n, const char *const *params,
@@ -602,7 +641,7 @@ static int
 cmd_ip(int argc, char **argv)
 {
 	const char	*params[3], *reason = "blocked by aspidactl";
-	char		 mins[24] = "";
+	char		 mins[24] = "", text[80];
 	struct cidr	 cidr;
 	int		 i, rows = 0;
 	long long	 m;
@@ -623,7 +662,10 @@ cmd_ip(int argc, char **argv)
 		}
 		for (i = 3; i < argc; i++) {
 			if (strcmp(argv[i], "--minutes") == 0 && i + 1 < argc) {
-				m = strtoll(argv[++i], NULL, 10);
+				i++;
+				m = strspn(argv[i], "0123456789") ==
+				    strlen(argv[i]) && strlen(argv[i]) <= 6 ?
+				    strtoll(argv[i], NULL, 10) : -1;
 				if (m < 1 || m > 525600) {
 					fprintf(stderr, "aspidactl: --minutes "
 					    "is 1 to 525600\n");
@@ -636,7 +678,12 @@ cmd_ip(int argc, char **argv)
 			else
 				usage();
 		}
-		params[0] = argv[2];
+		/* Host bits are masked: 192.0.2.1/24 blocks 192.0.2.0/24. */
+		if (ipaddr_format(&cidr.net, text, sizeof(text)) == -1)
+			return 1;
+		(void)snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		    "/%d", cidr.prefix);
+		params[0] = text;
 		params[1] = reason;
 		params[2] = mins[0] ? mins : NULL;
 		if (exec_count("INSERT INTO ip_blocks (cidr, reason, expires_at,"
@@ -646,7 +693,7 @@ cmd_ip(int argc, char **argv)
 		    &rows) != 0)
 			return 1;
 		blocks_changed();
-		printf("blocked %s\n", argv[2]);
+		printf("blocked %s\n", text);
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "unblock") == 0) {
@@ -672,6 +719,227 @@ cmd_ip(int argc, char **argv)
 		return 0;
 	}
 	usage();
+}
+
+/*
+ * One chunk of the CSV file: a batch as POST /ingest/prices takes it,
+ * and the malformed lines met meanwhile, reported with it in line order.
+ */
+struct import_chunk {
+	struct ingest_point	 points[INGEST_BATCH_MAX];
+	unsigned long		 line[INGEST_BATCH_MAX];
+	size_t			 n;
+	unsigned long		 bad[INGEST_BATCH_MAX];
+	const char		*badwhy[INGEST_BATCH_MAX];
+	size_t			 nbad;
+};
+
+struct import_totals {
+	size_t			 accepted;
+	size_t			 adopted;
+	size_t			 rejected;
+};
+
+/* A source name as aspida.conf and the sources table take it. */
+static int
+import_source_valid(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	return n >= 1 && n <= 32 && s[0] != '_' && s[0] != '-' &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/*
+ * Judges and stores one chunk under a request id of its own, then prints
+ * its rejected lines and new levels.  Returns 0, or -1 (reported) when
+ * nothing of the chunk could be stored.
+ */
+static int
+import_flush(struct req *r, const char *source, struct import_chunk *ch,
+    struct import_totals *t)
+{
+	struct ingest_result	 res;
+	const struct ingest_asset *a;
+	char			 ts[32];
+	size_t			 i, j = 0;
+	enum aerr		 e;
+
+	memset(&res, 0, sizeof(res));
+	req_new_id(r->id);
+	if (ch->n > 0 && (e = ingest_store_batch(r, source, ch->points, ch->n,
+	    &res)) != AERR_OK) {
+		fprintf(stderr, "aspidactl: lines %lu to %lu: %s; the lines "
+		    "before them are stored\n", ch->line[0],
+		    ch->line[ch->n - 1], e == AERR_UNAVAILABLE ? "the database "
+		    "did not answer in time" : e == AERR_BUSY ? "other batches "
+		    "kept changing the same assets" : "the database refused "
+		    "the batch");
+		return -1;
+	}
+	for (i = 0; i <= ch->n; i++) {
+		for (; j < ch->nbad && (i == ch->n || ch->bad[j] < ch->line[i]);
+		    j++) {
+			printf("line %lu: malformed (%s)\n", ch->bad[j],
+			    ch->badwhy[j]);
+			t->rejected++;
+		}
+		if (i == ch->n || res.verdicts[i].reason == INGEST_ACCEPTED)
+			continue;
+		printf("line %lu: %s\n", ch->line[i],
+		    ingest_reasons[res.verdicts[i].reason]);
+		t->rejected++;
+	}
+	for (i = 0; i < res.nassets; i++) {
+		a = &res.assets[i];
+		if (!a->reanchored)
+			continue;
+		timestamp_format(a->anchor_ts, ts, sizeof(ts));
+		printf("warning: %s: a new price level from %s was accepted\n",
+		    a->id, ts);
+	}
+	t->accepted += res.accepted;
+	t->adopted += res.adopted;
+	ch->n = ch->nbad = 0;
+	arena_reset(r->arena);
+	return 0;
+}
+
+/*
+ * import-prices FILE.csv --source NAME: a batch load through exactly the
+ * checks a signed feed passes (ingest_store.c), connected as the runtime
+ * role (db_conninfo) with its deadlines, in chunks of INGEST_BATCH_MAX
+ * points, each one transaction under a request id of its own.  The file
+ * is "asset_id,ts,price" with that header line, one point a line, no
+ * quoting; blank lines are skipped.  Prints each rejected line with its
+ * reason, then the totals.  Exit status: 0 when every line was stored, 3
+ * when some were rejected, 1 on an error (the chunks before it are stored;
+ * loading the file again rejects them as duplicates).
+ */
+static int
+cmd_import_prices(int argc, char **argv)
+{
+	struct import_chunk	*ch;
+	struct import_totals	 t;
+	struct ingest_point	*p;
+	struct req		 rq;
+	struct req_io		 io;
+	struct arena		*ar;
+	const char		*file = NULL, *source = NULL;
+	char			 buf[258], *s, *c1, *c2;
+	unsigned long		 lineno = 0;
+	size_t			 len;
+	FILE			*f;
+	int			 i, ch0, rc = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
+			source = argv[++i];
+		else if (file == NULL && argv[i][0] != '-')
+			file = argv[i];
+		else
+			usage();
+	}
+	if (file == NULL || source == NULL)
+		usage();
+	if (!import_source_valid(source)) {
+		fprintf(stderr, "aspidactl: %s: a source name is 1 to 32 of "
+		    "a-z, 0-9, '_' and '-', not starting with '_' or '-'\n",
+		    source);
+		return 1;
+	}
+	if ((f = fopen(file, "re")) == NULL) {
+		fprintf(stderr, "aspidactl: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL ||
+	    (buf[strcspn(buf, "\r\n")] = '\0', strcmp(buf,
+	    "asset_id,ts,price") != 0)) {
+		fprintf(stderr, "aspidactl: %s: the first line must be "
+		    "\"asset_id,ts,price\"\n", file);
+		fclose(f);
+		return 1;
+	}
+	lineno = 1;
+	crypto_init();
+	if (db_init() == -1) {
+		fprintf(stderr, "aspidactl: cannot connect to the database as "
+		    "db_conninfo says\n");
+		fclose(f);
+		return 1;
+	}
+	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
+		fprintf(stderr, "aspidactl: out of memory\n");
+		fclose(f);
+		return 1;
+	}
+	memset(&t, 0, sizeof(t));
+	memset(&io, 0, sizeof(io));
+	ar = arena_new();
+	req_init(&rq, ar, &io);
+
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		lineno++;
+		len = strlen(buf);
+		if (len > 0 && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		else if (!feof(f)) {
+			while ((ch0 = fgetc(f)) != EOF && ch0 != '\n')
+				continue;
+			ch->bad[ch->nbad] = lineno;
+			ch->badwhy[ch->nbad++] = "longer than 256 bytes";
+			if (ch->nbad == INGEST_BATCH_MAX &&
+			    import_flush(&rq, source, ch, &t) == -1)
+				goto done;
+			continue;
+		}
+		if (len > 0 && buf[len - 1] == '\r')
+			buf[--len] = '\0';
+		if (len == 0)
+			continue;
+		if ((c1 = strchr(buf, ',')) == NULL ||
+		    (c2 = strchr(c1 + 1, ',')) == NULL ||
+		    strchr(c2 + 1, ',') != NULL) {
+			ch->bad[ch->nbad] = lineno;
+			ch->badwhy[ch->nbad++] = "asset_id,ts,price expected";
+			if (ch->nbad == INGEST_BATCH_MAX &&
+			    import_flush(&rq, source, ch, &t) == -1)
+				goto done;
+			continue;
+		}
+		s = arena_strndup(ar, buf, len);
+		p = &ch->points[ch->n];
+		memset(p, 0, sizeof(*p));
+		p->asset = s;
+		p->asset_len = (size_t)(c1 - buf);
+		p->has_ts = timestamp_parse(s + (c1 - buf) + 1,
+		    (size_t)(c2 - c1 - 1), &p->ts) == 0;
+		p->price = s + (c2 - buf) + 1;
+		p->price_len = len - (size_t)(c2 - buf) - 1;
+		ch->line[ch->n++] = lineno;
+		if (ch->n == INGEST_BATCH_MAX &&
+		    import_flush(&rq, source, ch, &t) == -1)
+			goto done;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "aspidactl: %s: read error after line %lu; the "
+		    "lines before it are stored\n", file, lineno);
+		goto done;
+	}
+	if (import_flush(&rq, source, ch, &t) == -1)
+		goto done;
+	printf("accepted %zu, rejected %zu", t.accepted, t.rejected);
+	if (t.adopted > 0)
+		printf(", and %zu earlier outlier%s stored with a new level",
+		    t.adopted, t.adopted == 1 ? "" : "s");
+	printf("\n");
+	rc = t.rejected > 0 ? 3 : 0;
+done:
+	fclose(f);
+	free(ch);
+	arena_free(ar);
+	db_close();
+	return rc;
 }
 
 int
@@ -701,6 +969,7 @@ main(int argc, char *argv[])
 	path = conf_default_path(path);
 	if ((conf = conf_load(path, &cause)) == NULL) {
 		fprintf(stderr, "aspidactl: %s\n", cause ? cause : "out of memory");
+		free(cause);
 		return 1;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

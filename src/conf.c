@@ -54,7 +54,8 @@ struct conf	*conf = NULL;
  * CONF_STRING char * (never NULL once loaded), CONF_INT long long,
  * CONF_BOOL and CONF_ENUM int (an enum stores the index of its choice),
  * CONF_CIDRS struct cidr_list, CONF_LIST char ** with a size_t count at
- * offset count.  def is written as it would be in the file.
+ * offset count, CONF_DECIMAL double within [dmin, dmax].  def is written
+ * as it would be in the file.
  */
 struct conf_option {
 	const char		*name;
@@ -63,6 +64,8 @@ struct conf_option {
 	size_t			 count;		/* CONF_LIST */
 	long long		 min;		/* CONF_INT */
 	long long		 max;
+	double			 dmin;		/* CONF_DECIMAL */
+	double			 dmax;
 	const char		*def;
 	const char *const	*choices;	/* CONF_ENUM, NULL-terminated */
 	int			(*check)(const char *, char *, size_t);
@@ -71,6 +74,7 @@ struct conf_option {
 
 static int	conf_check_origin(const char *, char *, size_t);
 static int	conf_check_kid(const char *, char *, size_t);
+static int	conf_check_kid_required(const char *, char *, size_t);
 
 static const char *const conf_redis_failure[] = { "closed", "open", NULL };
 
@@ -180,7 +184,8 @@ static const struct conf_option conf_options[] = {
 
 	/* tokens */
 	{ .name = "jwt_kid", .type = CONF_STRING,
-	  .offset = CONF_OFF(jwt_kid), .def = "k1", .check = conf_check_kid },
+	  .offset = CONF_OFF(jwt_kid), .def = "k1",
+	  .check = conf_check_kid_required },
 	{ .name = "jwt_previous_kid", .type = CONF_STRING,
 	  .offset = CONF_OFF(jwt_previous_kid), .def = "",
 	  .check = conf_check_kid },
@@ -286,6 +291,47 @@ static const struct conf_option conf_options[] = {
 	{ .name = "breaker_cooldown", .type = CONF_INT,
 	  .offset = CONF_OFF(breaker_cooldown), .min = 1, .max = 3600,
 	  .def = "15" },
+	{ .name = "predict_min_points", .type = CONF_INT,
+	  .offset = CONF_OFF(predict_min_points), .min = 3, .max = 100000,
+	  .def = "30" },
+	{ .name = "predict_window_points", .type = CONF_INT,
+	  .offset = CONF_OFF(predict_window_points), .min = 3, .max = 100000,
+	  .def = "500" },
+	{ .name = "predict_max_inflight", .type = CONF_INT,
+	  .offset = CONF_OFF(predict_max_inflight), .min = 1, .max = 1024,
+	  .def = "4" },
+	{ .name = "price_cache_seconds", .type = CONF_INT,
+	  .offset = CONF_OFF(price_cache_seconds), .min = 0, .max = 3600,
+	  .def = "2" },
+	{ .name = "max_trade_price_age", .type = CONF_INT,
+	  .offset = CONF_OFF(max_trade_price_age), .min = 1, .max = 604800,
+	  .def = "300" },
+
+	/* ingestion (API.md's reasons; see ingest.c) */
+	{ .name = "max_price", .type = CONF_INT,
+	  .offset = CONF_OFF(max_price), .min = 1,
+	  .max = 1000000000000000LL, .def = "1000000000000" },
+	{ .name = "ingest_max_age", .type = CONF_INT,
+	  .offset = CONF_OFF(ingest_max_age), .min = 60, .max = 31622400,
+	  .def = "604800" },
+	{ .name = "ingest_future_skew", .type = CONF_INT,
+	  .offset = CONF_OFF(ingest_future_skew), .min = 0, .max = 3600,
+	  .def = "300" },
+	{ .name = "outlier_z", .type = CONF_DECIMAL,
+	  .offset = CONF_OFF(outlier_z), .dmin = 1, .dmax = 1000,
+	  .def = "6" },
+	{ .name = "max_jump", .type = CONF_DECIMAL,
+	  .offset = CONF_OFF(max_jump), .dmin = 0.001, .dmax = 1000,
+	  .def = "0.5" },
+	{ .name = "reanchor_points", .type = CONF_INT,
+	  .offset = CONF_OFF(reanchor_points), .min = 2, .max = 1000,
+	  .def = "5" },
+	{ .name = "reanchor_span", .type = CONF_INT,
+	  .offset = CONF_OFF(reanchor_span), .min = 1, .max = 31622400,
+	  .def = "600" },
+	{ .name = "ingest_window_points", .type = CONF_INT,
+	  .offset = CONF_OFF(ingest_window_points), .min = 1,
+	  .max = INGEST_WINDOW_MAX, .def = "500" },
 	{ .name = "local_limit_per_minute", .type = CONF_INT,
 	  .offset = CONF_OFF(local_limit_per_minute), .min = 1,
 	  .max = 100000000, .def = "600" },
@@ -313,6 +359,10 @@ static const struct conf_order {
 } conf_orders[] = {
 	{ "prices_default_limit", "prices_max_limit" },
 	{ "prices_anonymous_max_limit", "prices_max_limit" },
+	/* Older candidates are stale: a longer span could never complete. */
+	{ "reanchor_span", "ingest_max_age" },
+	/* A window below the minimum would make every forecast a 409. */
+	{ "predict_min_points", "predict_window_points" },
 };
 
 /* What each type does: set a value (from the file or a default), free it. */
@@ -327,6 +377,8 @@ static int	conf_set_cidrs(const struct conf_option *, void *,
 static int	conf_set_list(const struct conf_option *, void *,
 		    const char *, char *, size_t);
 static int	conf_set_enum(const struct conf_option *, void *,
+		    const char *, char *, size_t);
+static int	conf_set_decimal(const struct conf_option *, void *,
 		    const char *, char *, size_t);
 static void	conf_free_string(const struct conf_option *, void *);
 static void	conf_free_cidrs(const struct conf_option *, void *);
@@ -344,6 +396,7 @@ static const struct conf_type_ops {
 	/* CONF_CIDRS */  { 1, conf_set_cidrs, conf_free_cidrs },
 	/* CONF_LIST */	  { 1, conf_set_list, conf_free_list },
 	/* CONF_ENUM */	  { 0, conf_set_enum, NULL },
+	/* CONF_DECIMAL */ { 0, conf_set_decimal, NULL },
 };
 
 static const struct {
@@ -503,6 +556,52 @@ conf_set_int(const struct conf_option *o, void *base, const char *value,
 bad:
 	snprintf(msg, msgsize, "%s must be a decimal integer between %lld "
 	    "and %lld, not \"%.64s\"", o->name, o->min, o->max, value);
+	return -1;
+}
+
+/*
+ * A non-negative decimal number for a threshold that is not a whole
+ * number (max_jump = 0.5): digits, optionally '.' and more digits -- no
+ * sign, exponent, blanks, "nan" or "inf", which strtod() would take, and
+ * never locale-dependent.  At most 9 digits on either side of the point,
+ * so the value is computed exactly from two integers.  Returns 0, or -1
+ * with a message naming the bounds.
+ */
+static int
+conf_set_decimal(const struct conf_option *o, void *base, const char *value,
+    char *msg, size_t msgsize)
+{
+	double		*vp = (double *)(void *)((char *)base +
+			    o->offset);
+	const char	*s = value;
+	long long	 ip = 0, fp = 0, scale = 1;
+	size_t		 ni = 0, nf = 0;
+	double		 v;
+
+	for (; conf_digit((unsigned char)*s); s++, ni++)
+		if (ni < 9)
+			ip = ip * 10 + (*s - '0');
+	if (*s == '.')
+		for (s++; conf_digit((unsigned char)*s); s++, nf++)
+			if (nf < 9) {
+				fp = fp * 10 + (*s - '0');
+				scale *= 10;
+			}
+	if (ni == 0 || ni > 9 || nf > 9 || *s != '\0' ||
+	    (s[-1] == '.'))
+		goto bad;
+	v = (double)ip + (double)fp / (double)scale;
+	if (v < o->dmin || v > o->dmax) {
+		snprintf(msg, msgsize, "%s must be between %g and %g, not "
+		    "%.64s", o->name, o->dmin, o->dmax, value);
+		return -1;
+	}
+	*vp = v;
+	return 0;
+bad:
+	snprintf(msg, msgsize, "%s must be a decimal number between %g and "
+	    "%g (digits, optionally '.' and more digits), not \"%.64s\"",
+	    o->name, o->dmin, o->dmax, value);
 	return -1;
 }
 
@@ -671,6 +770,17 @@ conf_check_kid(const char *s, char *msg, size_t msgsize)
 	(void)snprintf(msg, msgsize, "a key id is up to 32 letters, digits, "
 	    "'-' or '_'");
 	return -1;
+}
+
+/* The current key id goes into every token: it may not be empty. */
+static int
+conf_check_kid_required(const char *s, char *msg, size_t msgsize)
+{
+	if (*s == '\0') {
+		(void)snprintf(msg, msgsize, "jwt_kid may not be empty");
+		return -1;
+	}
+	return conf_check_kid(s, msg, msgsize);
 }
 
 /*
@@ -1123,6 +1233,9 @@ conf_source_name_valid(const char *name)
 
 	if (len < 1 || len > CONF_SOURCE_NAME_MAX)
 		return 0;
+	/* sources.name in the schema: a letter or digit first. */
+	if (name[0] == '_' || name[0] == '-')
+		return 0;
 	for (i = 0; i < len; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') ||
 		    conf_digit((unsigned char)name[i]) ||
@@ -1153,7 +1266,8 @@ conf_source(struct conf_parse *cp, int line)
 		return -1;
 	if (!conf_source_name_valid(name)) {
 		conf_error(cp, line, "source name \"%s\" is invalid: 1 to %d "
-		    "of a-z, 0-9, '_' and '-'", name, CONF_SOURCE_NAME_MAX);
+		    "of a-z, 0-9, '_' and '-', not starting with '_' or '-'",
+		    name, CONF_SOURCE_NAME_MAX);
 		return -1;
 	}
 	for (i = 0; i < c->nsources; i++) {

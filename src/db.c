@@ -173,6 +173,87 @@ static const struct stmt stmts[DB__MAX] = {
 	    " k AS (UPDATE api_keys SET revoked_at = now() WHERE user_id ="
 	    "  (SELECT id FROM u) AND revoked_at IS NULL)"
 	    " SELECT id FROM u", 1 },
+
+	/* Forecasts. */
+	[DB_PREDICT_POINTS] = { "predict_points",
+	    "SELECT a.id, extract(epoch FROM p.ts)::bigint, p.price::float8"
+	    " FROM assets a LEFT JOIN LATERAL"
+	    " (SELECT ts, price FROM prices WHERE asset_id = a.id"
+	    "  ORDER BY ts DESC LIMIT $2::int) p ON true WHERE a.id = $1", 2 },
+	[DB_FORECAST_INSERT] = { "forecast_insert",
+	    "INSERT INTO forecasts (user_id, asset_id, horizon_hours, target_ts,"
+	    " predicted, low, high, confidence, model, points_used,"
+	    " outliers_excluded) VALUES ($1, $2, $3, to_timestamp($4::bigint),"
+	    " $5, $6, $7, $8, $9, $10, $11) RETURNING id", 11 },
+
+	/* Portfolio: values at the latest prices, rounded half-even. */
+	[DB_PORTFOLIO] = { "portfolio",
+	    "SELECT h.asset_id, trim_scale(h.quantity)::text,"
+	    " trim_scale(round_half_even(h.cost_basis, 8))::text,"
+	    " trim_scale(round_half_even(h.quantity * lp.price, 8))::text,"
+	    " trim_scale(round_half_even(sum(h.quantity * lp.price) OVER (),"
+	    "  8))::text"
+	    " FROM holdings h LEFT JOIN LATERAL (SELECT price FROM prices"
+	    "  WHERE asset_id = h.asset_id ORDER BY ts DESC LIMIT 1) lp ON true"
+	    " WHERE h.user_id = $1 AND h.quantity > 0 ORDER BY h.asset_id", 1 },
+	[DB_PORTFOLIO_TRADE] = { "portfolio_trade",
+	    "SELECT status, response::text FROM portfolio_trade($1, $2, $3,"
+	    " $4, $5, $6::numeric, $7::int, $8, decode($9, 'hex'))", 9 },
+	[DB_TRADES_PAGE] = { "trades_page",
+	    "SELECT id, asset_id, side, trim_scale(quantity)::text,"
+	    " trim_scale(price)::text, extract(epoch FROM ts)::bigint,"
+	    " (extract(epoch FROM ts) * 1000000)::bigint"
+	    " FROM trades WHERE user_id = $1 AND ($2::bigint IS NULL OR"
+	    " (ts, id) < (timestamptz 'epoch' + $2::bigint *"
+	    " interval '1 microsecond', $3::bigint))"
+	    " ORDER BY ts DESC, id DESC LIMIT $4::int", 4 },
+
+	/*
+	 * Ingestion (ingest_store.c, sql/004_ingest.sql).  One round trip
+	 * for everything a batch is judged against, as rows tagged by kind:
+	 * 'a' a listed asset of $1 with its state (version, anchor, pending
+	 * candidates), 'r' its newest $2 points since its anchor, 'e' a time
+	 * already stored, of the batch's ($3, $4) pairs or of a candidate.
+	 */
+	[DB_INGEST_LOAD] = { "ingest_load",
+	    "WITH a AS (SELECT x.id::text AS id, coalesce(s.version, 0) AS v,"
+	    "  s.anchor_ts, coalesce(s.candidates, '[]'::jsonb) AS cand"
+	    "  FROM assets x LEFT JOIN ingest_state s ON s.asset_id = x.id"
+	    "  WHERE x.id = ANY ($1::text[]))"
+	    " SELECT 'a'::text, a.id, a.v,"
+	    "  coalesce(extract(epoch FROM a.anchor_ts)::bigint, 0),"
+	    "  a.cand::text FROM a"
+	    " UNION ALL SELECT 'r', a.id, extract(epoch FROM p.ts)::bigint, 0,"
+	    "  p.price::float8::text FROM a CROSS JOIN LATERAL"
+	    "  (SELECT ts, price FROM prices WHERE asset_id = a.id"
+	    "   AND ts >= coalesce(a.anchor_ts, '-infinity')"
+	    "   ORDER BY ts DESC LIMIT $2::int) p"
+	    " UNION ALL SELECT 'e', b.id, b.t, 0, NULL"
+	    "  FROM unnest($3::text[], $4::bigint[]) AS b(id, t)"
+	    "  WHERE EXISTS (SELECT 1 FROM prices p WHERE p.asset_id = b.id"
+	    "   AND p.ts = to_timestamp(b.t))"
+	    " UNION ALL SELECT 'e', a.id, c.t, 0, NULL"
+	    "  FROM a CROSS JOIN LATERAL (SELECT CASE WHEN e->>'ts' ~"
+	    "   '^[0-9]{1,15}$' THEN (e->>'ts')::bigint END AS t"
+	    "   FROM jsonb_array_elements(a.cand) e) c"
+	    "  WHERE c.t IS NOT NULL AND EXISTS (SELECT 1 FROM prices p"
+	    "   WHERE p.asset_id = a.id AND p.ts = to_timestamp(c.t))", 4 },
+	[DB_INGEST_COMMIT] = { "ingest_commit",
+	    "SELECT status, inserted FROM ingest_commit($1, $2::jsonb,"
+	    " $3::jsonb)", 3 },
+
+	/*
+	 * aspidactl tick: a forecast whose horizon has passed is scored
+	 * against the first price at or after its target (relative error).
+	 */
+	[DB_FORECASTS_SCORE] = { "forecasts_score",
+	    "UPDATE forecasts f SET actual = s.price,"
+	    " error = abs(s.price - f.predicted) / s.price, scored_at = now()"
+	    " FROM (SELECT d.id, (SELECT price FROM prices"
+	    "  WHERE asset_id = d.asset_id AND ts >= d.target_ts"
+	    "  ORDER BY ts LIMIT 1) AS price FROM forecasts d"
+	    "  WHERE d.scored_at IS NULL AND d.target_ts <= now()) s"
+	    " WHERE f.id = s.id AND s.price IS NOT NULL RETURNING f.id", 0 },
 };
 
 static PGconn		*pg;
@@ -322,14 +403,20 @@ prepare_all(long long deadline)
 	int		 i, timed_out, ok;
 
 	for (i = 0; i < DB__MAX; i++) {
+		if (stmts[i].name == NULL)
+			fatalx("db: statement %d has no SQL", i);
 		if (!PQsendPrepare(pg, stmts[i].name, stmts[i].sql,
-		    stmts[i].nparams, NULL))
+		    stmts[i].nparams, NULL)) {
+			log_warnx("prepare %s: %s", stmts[i].name,
+			    PQerrorMessage(pg));
 			return -1;
+		}
 		res = collect(deadline, &timed_out);
 		ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok && res != NULL)
-			log_warnx("prepare %s: %s", stmts[i].name,
-			    PQresultErrorMessage(res));
+		if (!ok)
+			log_warnx("prepare %s: %s", stmts[i].name, res != NULL ?
+			    PQresultErrorMessage(res) : timed_out ?
+			    "timed out" : PQerrorMessage(pg));
 		PQclear(res);
 		if (!ok)
 			return -1;

@@ -44,10 +44,27 @@ static char count_sha[41];
 
 static time_t	next_flush;
 
+static void	event_flush(int);
+
+/* Authentication events go to authpriv (DESIGN.md). */
 static int
 is_auth_kind(const char *kind)
 {
-	return strncmp(kind, "auth", 4) == 0 || strncmp(kind, "login", 5) == 0;
+	static const char *const auth_kinds[] = {
+		"account_locked", "account_unlocked", "api_key_created",
+		"api_key_ip_refused", "api_key_refused", "api_key_revoked",
+		"csrf_failure", "fingerprint_mismatch", "password_change",
+		"refresh_reuse", "registration", "sessions_revoked",
+		"token_revoked",
+	};
+	size_t	i;
+
+	if (strncmp(kind, "auth", 4) == 0 || strncmp(kind, "login", 5) == 0)
+		return 1;
+	for (i = 0; i < sizeof(auth_kinds) / sizeof(auth_kinds[0]); i++)
+		if (strcmp(kind, auth_kinds[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static const char *
@@ -254,6 +271,19 @@ flush_minute(const char *minute)
 void
 event_flush_due(void)
 {
+	event_flush(0);
+}
+
+/* aspidactl tick: flush now, whatever this process flushed last. */
+void
+event_flush_now(void)
+{
+	event_flush(1);
+}
+
+static void
+event_flush(int force)
+{
 	const char		*argv[7];
 	struct redisReply	*pending, *claim;
 	char			 fkey[48], key1[48], key2[48];
@@ -262,7 +292,7 @@ event_flush_due(void)
 	size_t			 i;
 	int			 ok;
 
-	if (now < next_flush)
+	if (!force && now < next_flush)
 		return;
 	next_flush = now + conf->event_flush_seconds;
 	if (!kv_available() || !db_available())

@@ -91,6 +91,8 @@ main(int argc, char *argv[])
 	    conf_load_secrets(conf, geteuid(), &cause) == -1) {
 		fprintf(stderr, "aspida: %s\n", cause ? cause : "out of memory");
 		syslog(LOG_CRIT, "%s", cause ? cause : "out of memory");
+		free(cause);
+		conf_free(conf);
 		return 1;
 	}
 	if (check) {

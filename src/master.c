@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -116,6 +118,17 @@ fail:
 	if (fd != -1)
 		close(fd);
 	return -1;
+}
+
+static void
+master_harden(void)
+{
+	struct rlimit	rl;
+
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("master hardening");
 }
 
 static pid_t
@@ -240,6 +253,8 @@ master_main(const char *addr, long long workers)
 
 	if (workers < 1 || workers > MASTER_MAX_WORKERS)
 		fatalx("workers must be between 1 and %d", MASTER_MAX_WORKERS);
+	/* The master holds every secret too: no core, not dumpable. */
+	master_harden();
 	if ((listen_fd = master_listen(addr, &cause)) == -1)
 		fatalx("listen %s", cause ? cause : addr);
 	if (addr[0] == '/' && (sock_path = strdup(addr)) == NULL)

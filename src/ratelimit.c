@@ -23,10 +23,12 @@
 
 /*
  * KEYS: the n limit keys, then the violation key, the revoked-jti key,
- * the user key and the download-quota key ("" to skip).  ARGV: n, then
+ * the user key, the download-quota key, the cached-price key and the
+ * revoked-family key ("" to skip).  ARGV: n, then
  * per limit the burst and the emission interval in microseconds.  Returns
  * per limit {allowed, remaining, retry_after_ms, reset_ms}, then
- * violations, revoked, and when asked gen and role, and quota bytes used.
+ * violations, revoked, and when asked gen and role, quota bytes used and
+ * the cached latest price (nil when not cached).
  */
 static const char hot_lua[] =
     "local t = redis.call('TIME')\n"
@@ -67,7 +69,7 @@ static const char hot_lua[] =
     "  res[#res + 1] = v\n"
     "end\n"
     "if KEYS[n + 2] ~= '' then\n"
-    "  res[#res + 1] = redis.call('EXISTS', KEYS[n + 2])\n"
+    "  res[#res + 1] = redis.call('EXISTS', KEYS[n + 2], KEYS[n + 6])\n"
     "else\n"
     "  res[#res + 1] = 0\n"
     "end\n"
@@ -78,6 +80,9 @@ static const char hot_lua[] =
     "end\n"
     "if KEYS[n + 4] ~= '' then\n"
     "  res[#res + 1] = tonumber(redis.call('GET', KEYS[n + 4]) or '0')\n"
+    "end\n"
+    "if KEYS[n + 5] ~= '' then\n"
+    "  res[#res + 1] = redis.call('GET', KEYS[n + 5])\n"
     "end\n"
     "return res\n";
 static char hot_sha[41];
@@ -170,7 +175,7 @@ check_local(struct rl_check *c)
 int
 ratelimit_check(struct req *r, struct rl_check *c)
 {
-	const char		*args[2 * RL_MAX_LIMITS + 10];
+	const char		*args[2 * RL_MAX_LIMITS + 12];
 	char			 num[2 * RL_MAX_LIMITS + 1][32];
 	struct redisReply	*rep;
 	size_t			 i, k = 0, nargs, e;
@@ -183,6 +188,8 @@ ratelimit_check(struct req *r, struct rl_check *c)
 	args[k++] = c->revoked_key ? c->revoked_key : "";
 	args[k++] = c->user_key ? c->user_key : "";
 	args[k++] = c->quota_key ? c->quota_key : "";
+	args[k++] = c->price_key ? c->price_key : "";
+	args[k++] = c->family_key ? c->family_key : "";
 	(void)snprintf(num[0], sizeof(num[0]), "%zu", c->n);
 	args[k++] = num[0];
 	for (i = 0; i < c->n; i++) {
@@ -196,9 +203,10 @@ ratelimit_check(struct req *r, struct rl_check *c)
 	nargs = k;
 	if (hot_sha[0] == '\0')
 		crypto_sha1_hex(hot_lua, hot_sha);
-	rep = kv_script(r, hot_lua, hot_sha, (int)c->n + 4, (int)nargs, args,
+	rep = kv_script(r, hot_lua, hot_sha, (int)c->n + 6, (int)nargs, args,
 	    NULL);
-	e = 4 * c->n + 2 + (c->user_key ? 2 : 0) + (c->quota_key ? 1 : 0);
+	e = 4 * c->n + 2 + (c->user_key ? 2 : 0) + (c->quota_key ? 1 : 0) +
+	    (c->price_key ? 1 : 0);
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
 	    rep->elements != e) {
 		if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
@@ -213,7 +221,7 @@ ratelimit_check(struct req *r, struct rl_check *c)
 	}
 	k = 4 * c->n;
 	c->violations = rep->element[k++]->integer;
-	c->revoked = rep->element[k++]->integer == 1;
+	c->revoked = rep->element[k++]->integer >= 1;
 	c->gen = -1;
 	if (c->user_key != NULL) {
 		if (rep->element[k]->type == REDIS_REPLY_STRING)
@@ -222,7 +230,12 @@ ratelimit_check(struct req *r, struct rl_check *c)
 		    strcmp(rep->element[k + 1]->str, "admin") == 0;
 		k += 2;
 	}
-	c->quota_used = c->quota_key ? rep->element[k]->integer : 0;
+	c->quota_used = 0;
+	if (c->quota_key != NULL)
+		c->quota_used = rep->element[k++]->integer;
+	c->price = NULL;
+	if (c->price_key != NULL && rep->element[k]->type == REDIS_REPLY_STRING)
+		c->price = rep->element[k]->str;	/* lives with the request */
 	c->local = 0;
 	return 0;
 }

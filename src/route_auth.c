@@ -274,6 +274,12 @@ check_password(struct req *r, const char *email, const struct value *pw,
 		return req_fail(r, AERR_UNAVAILABLE, NULL);
 	if (lock > 0)
 		return locked(r, lock);
+	if (r->rate_denied > 0) {
+		r->retry_after = r->rate_denied;
+		event_recordf(r, "rate_limited", SEV_WARNING,
+		    "per-address auth limit reached");
+		return req_fail(r, AERR_RATE_LIMITED, NULL);
+	}
 	if ((e = stage_ratelimit_account(r, email)) != AERR_OK)
 		return e;
 	if ((e = hash_gate_enter(r, slot)) != AERR_OK)
@@ -357,6 +363,7 @@ refresh_refused(struct req *r, const char *famid, long long counter,
 	if (PQntuples(fam) != 1) {
 		event_recordf(r, "auth_failure", SEV_WARNING,
 		    "refresh token of an unknown family");
+		blocklist_note_failed_credential(r);
 		return req_fail(r, AERR_UNAUTHORIZED, NULL);
 	}
 	if (strcmp(PQgetvalue(fam, 0, 2), "t") == 0)
@@ -371,6 +378,7 @@ refresh_refused(struct req *r, const char *famid, long long counter,
 			return req_fail(r, e, NULL);
 		r->principal = arena_printf(r->arena, "user:%s",
 		    PQgetvalue(fam, 0, 0));
+		stage_auth_revoke_family(r, famid);
 		event_recordf(r, "refresh_reuse", SEV_CRITICAL,
 		    "refresh family %s revoked: a used token came back", famid);
 		return req_fail(r, AERR_TOKEN_REVOKED, NULL);
@@ -396,6 +404,7 @@ route_refresh(struct req *r)
 	if (token_parse_refresh(tok->s, &fam, &counter) == -1) {
 		event_recordf(r, "auth_failure", SEV_WARNING,
 		    "malformed or forged refresh token");
+		blocklist_note_failed_credential(r);
 		return req_fail(r, AERR_UNAUTHORIZED, NULL);
 	}
 	token_fingerprint(r->user_agent, &r->client, fgp);
@@ -459,6 +468,7 @@ route_logout(struct req *r)
 		params[2] = "logout";
 		if ((e = db_query(r, DB_FAMILY_REVOKE, params, &res)) != AERR_OK)
 			return req_fail(r, e, NULL);
+		stage_auth_revoke_family(r, famid);
 		if (r->who.kind == CRED_COOKIE)
 			req_header(r, "Set-Cookie", "aspida_session=; Path=/; "
 			    "Max-Age=0; HttpOnly; Secure; SameSite=Strict");
@@ -480,6 +490,7 @@ route_logout(struct req *r)
 		params[2] = "logout";
 		if ((e = db_query(r, DB_FAMILY_REVOKE, params, &res)) != AERR_OK)
 			return req_fail(r, e, NULL);
+		stage_auth_revoke_family(r, famid);
 	}
 	event_recordf(r, "token_revoked", SEV_INFO, "logout");
 	r->status = 204;

@@ -239,8 +239,22 @@ route_keys_note_use(struct req *r)
  * counts arriving meanwhile start a fresh hash and are never lost or
  * counted twice).
  */
+static void	keys_flush(int);
+
 void
 route_keys_flush_due(void)
+{
+	keys_flush(0);
+}
+
+void
+route_keys_flush_now(void)
+{
+	keys_flush(1);
+}
+
+static void
+keys_flush(int force)
 {
 	struct redisReply	*uses, *last, *rep;
 	const char		*argv[3], *params[3];
@@ -249,7 +263,7 @@ route_keys_flush_due(void)
 	time_t			 now = time(NULL);
 	size_t			 i, j;
 
-	if (now < next_usage_flush)
+	if (!force && now < next_usage_flush)
 		return;
 	next_usage_flush = now + 60;
 	if (!kv_available() || !db_available())

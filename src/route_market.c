@@ -15,6 +15,24 @@
 
 #include "aspida.h"
 
+static void
+cache_price(struct req *r, const char *asset)
+{
+	const char	*argv[5];
+	char		 key[48], ttl[24];
+
+	if (conf->price_cache_seconds <= 0)
+		return;
+	(void)snprintf(key, sizeof(key), "aspida:price:%s", asset);
+	(void)snprintf(ttl, sizeof(ttl), "%lld", conf->price_cache_seconds);
+	argv[0] = "SET";
+	argv[1] = key;
+	argv[2] = buf_cstr(&r->out);
+	argv[3] = "EX";
+	argv[4] = ttl;
+	(void)kv_command(r, 5, argv, NULL);
+}
+
 enum aerr
 route_assets(struct req *r)
 {
@@ -41,6 +59,12 @@ route_assets(struct req *r)
 	return json_respond(r, 200, root);
 }
 
+/*
+ * The hot read: the latest price comes from Redis when the rate-limit
+ * script found it cached (so the request costs one round trip in all),
+ * else from PostgreSQL, and is then cached for price_cache_seconds.
+ * Ingestion drops the cached entry when it accepts a newer point.
+ */
 enum aerr
 route_price(struct req *r)
 {
@@ -51,6 +75,11 @@ route_price(struct req *r)
 	char			 ts[32];
 	enum aerr		 e;
 
+	if (r->cached_price != NULL) {
+		buf_puts(&r->out, r->cached_price);
+		r->status = 200;
+		return AERR_OK;
+	}
 	if ((e = db_query(r, DB_PRICE_LATEST, params, &res)) != AERR_OK)
 		return req_fail(r, e, NULL);
 	if (PQntuples(res) == 0)
@@ -68,7 +97,9 @@ route_price(struct req *r)
 	json_object_object_add(root, "currency",
 	    json_object_new_string(PQgetvalue(res, 0, 1)));
 	json_object_object_add(root, "ts", json_object_new_string(ts));
-	return json_respond(r, 200, root);
+	(void)json_respond(r, 200, root);
+	cache_price(r, asset->s);
+	return AERR_OK;
 }
 
 struct page {

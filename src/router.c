@@ -79,7 +79,54 @@ static const struct field block_body[] = {
 	{ .name = NULL }
 };
 
+static const struct field predict_body[] = {
+	{ .name = "horizon_hours", .type = FT_INT, .min = 1, .max = 168 },
+	{ .name = NULL }
+};
+
+static const struct field trade_body[] = {
+	{ .name = "asset_id", .type = FT_ASSET, .min = 1, .max = 10, .required = 1 },
+	{ .name = "quantity", .type = FT_STRING, .min = 1, .max = 32, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct field trades_query[] = {
+	{ .name = "limit", .type = FT_INT, .min = -1000000000LL, .max = 1000000000LL },
+	{ .name = "cursor", .type = FT_CURSOR, .min = 1, .max = 512 },
+	{ .name = NULL }
+};
+
+/* Each point's members are the handler's (route_ingest.c). */
+static const struct field ingest_body[] = {
+	{ .name = "points", .type = FT_ARRAY, .min = 1, .max = INGEST_BATCH_MAX, .required = 1 },
+	{ .name = NULL }
+};
+
 const struct route routes[] = {
+	/* Signed by a source, not a user: see route_ingest.c. */
+	{ .method = METHOD_POST, .path = "/api/v1/ingest/prices",
+	  .rate = RATE_DEFAULT, .auth = AUTH_NONE, .ingest = 1,
+	  .body = ingest_body, .handler = route_ingest },
+	{ .method = METHOD_GET, .path = "/api/v1/portfolio",
+	  .rate = RATE_PORTFOLIO, .auth = AUTH_REQUIRED,
+	  .keys = 1, .scopes = SCOPE_READ, .handler = route_portfolio },
+	{ .method = METHOD_POST, .path = "/api/v1/portfolio/buy",
+	  .rate = RATE_PORTFOLIO, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .keys = 1, .scopes = SCOPE_WRITE,
+	  .body = trade_body, .handler = route_portfolio_buy },
+	{ .method = METHOD_POST, .path = "/api/v1/portfolio/sell",
+	  .rate = RATE_PORTFOLIO, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .keys = 1, .scopes = SCOPE_WRITE,
+	  .body = trade_body, .handler = route_portfolio_sell },
+	{ .method = METHOD_GET, .path = "/api/v1/portfolio/trades",
+	  .rate = RATE_PORTFOLIO, .auth = AUTH_REQUIRED,
+	  .keys = 1, .scopes = SCOPE_READ,
+	  .query = trades_query, .handler = route_portfolio_trades },
+	{ .method = METHOD_POST, .path = "/api/v1/predict/{asset_id}",
+	  .rate = RATE_PREDICT, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .keys = 1, .scopes = SCOPE_READ,
+	  .params = asset_param, .body = predict_body,
+	  .handler = route_predict },
 	{ .method = METHOD_POST, .path = "/api/v1/admin/ip-blocks",
 	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
 	  .body = block_body, .handler = route_admin_blocks_create },
@@ -100,7 +147,7 @@ const struct route routes[] = {
 	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
 	  .body = register_body, .handler = route_register },
 	{ .method = METHOD_POST, .path = "/api/v1/auth/login",
-	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
+	  .rate = RATE_AUTH, .auth = AUTH_IGNORED, .lockable = 1,
 	  .query = login_query, .body = login_body, .handler = route_login },
 	{ .method = METHOD_POST, .path = "/api/v1/auth/refresh",
 	  .rate = RATE_AUTH, .auth = AUTH_IGNORED,
@@ -112,7 +159,7 @@ const struct route routes[] = {
 	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED,
 	  .handler = route_me },
 	{ .method = METHOD_POST, .path = "/api/v1/auth/password",
-	  .rate = RATE_AUTH, .auth = AUTH_REQUIRED, .csrf = 1,
+	  .rate = RATE_AUTH, .auth = AUTH_REQUIRED, .csrf = 1, .lockable = 1,
 	  .body = password_body, .handler = route_password },
 	{ .method = METHOD_POST, .path = "/api/v1/keys",
 	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1,
@@ -131,7 +178,7 @@ const struct route routes[] = {
 	  .keys = 1, .scopes = SCOPE_READ,
 	  .params = asset_param, .handler = route_price },
 	{ .method = METHOD_GET, .path = "/api/v1/prices/{asset_id}",
-	  .rate = RATE_PRICES, .auth = AUTH_OPTIONAL, .csv = 1,
+	  .rate = RATE_PRICES, .auth = AUTH_OPTIONAL, .csv = 1, .quota = 1,
 	  .keys = 1, .scopes = SCOPE_READ,
 	  .params = asset_param, .query = prices_query,
 	  .handler = route_prices },

@@ -123,6 +123,28 @@ stage_auth_forget_user(long long uid)
 }
 
 /*
+ * Marks a refresh family revoked for its access tokens too, until the
+ * last of them would have expired (the family row in PostgreSQL is the
+ * durable record; this is what the hot path checks).
+ */
+void
+stage_auth_revoke_family(struct req *r, const char *sid)
+{
+	const char	*args[5];
+	char		 key[48], ttl[24];
+
+	(void)snprintf(key, sizeof(key), "aspida:revfam:%s", sid);
+	(void)snprintf(ttl, sizeof(ttl), "%lld",
+	    conf->access_token_ttl + conf->jwt_leeway);
+	args[0] = "SET";
+	args[1] = key;
+	args[2] = "1";
+	args[3] = "EX";
+	args[4] = ttl;
+	(void)kv_command(r, 5, args, NULL);
+}
+
+/*
  * Verifies an access JWT from a Bearer header or the session cookie, up
  * to what needs Redis: signature with the algorithm pinned, claims,
  * expiry, fingerprint.
@@ -226,6 +248,7 @@ verify_key(struct req *r, const char *key)
 			event_recordf(r, "api_key_ip_refused", SEV_WARNING,
 			    "key %s used from an address outside its allow "
 			    "list", PQgetvalue(res, 0, 0));
+			r->cred_failed = 1;
 			return stage_defer(r, AERR_IP_NOT_ALLOWED, NULL);
 		}
 	}

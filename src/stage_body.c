@@ -4,7 +4,9 @@
  * makes aspida read its body.  Sizes are checked before reading (413),
  * the media type before parsing (415), then strict RFC 8259 (our pre-scan,
  * since json-c accepts NaN, single quotes, duplicates and more) and only
- * then json-c.
+ * then json-c.  A price feed's credentials are its source, address and
+ * body signature (route_ingest.c): the first two are judged before the
+ * body is read, the signature on the raw bytes before they are parsed.
  */
 #include "config.h"
 
@@ -27,7 +29,10 @@ stage_body(struct req *r)
 	const char		*why;
 	size_t			 limit, got = 0;
 	int			 n;
+	enum aerr		 e;
 
+	if (r->route->ingest && (e = route_ingest_source(r)) != AERR_OK)
+		return e;
 	limit = (size_t)(r->route->ingest ? conf->ingest_max_body_bytes :
 	    conf->max_body_bytes);
 	if (r->content_length > limit) {
@@ -36,7 +41,7 @@ stage_body(struct req *r)
 		return req_fail(r, AERR_PAYLOAD_TOO_LARGE, NULL);
 	}
 	if (r->content_length == 0)
-		return AERR_OK;
+		return r->route->ingest ? route_ingest_signed(r) : AERR_OK;
 	if (!stage_parse_content_type_is_json(r->content_type))
 		return req_fail(r, AERR_UNSUPPORTED_MEDIA_TYPE, NULL);
 	r->body = arena_alloc(r->arena, r->content_length + 1);
@@ -51,6 +56,8 @@ stage_body(struct req *r)
 		    "The request body is shorter than its Content-Length.");
 	r->body[got] = '\0';
 	r->body_len = got;
+	if (r->route->ingest && (e = route_ingest_signed(r)) != AERR_OK)
+		return e;
 
 	if (json_strict_check(r->body, r->body_len, ASPIDA_JSON_DEPTH, &why) == -1) {
 		event_recordf(r, "invalid_json", SEV_INFO, "%s", why);

@@ -60,7 +60,8 @@ stage_ratelimit(struct req *r)
 {
 	struct rl_check	 c;
 	enum rate_class	 cls = r->route ? r->route->rate : RATE_NONE;
-	char		 addr[64], who[96], kjti[64], kuser[48];
+	char		 addr[64], who[96], kjti[64], kuser[48], kprice[48];
+	char		 kfam[48];
 	size_t		 i, pick;
 	int		 api = strncmp(r->path, "/api/v1/", 8) == 0, denied = -1;
 	enum aerr	 e;
@@ -83,7 +84,14 @@ stage_ratelimit(struct req *r)
 		add_limit(&c, cls, who);
 	}
 	(void)snprintf(c.viol_key, sizeof(c.viol_key), "aspida:viol:%s", addr);
-	if (cls == RATE_PRICES) {
+	if (r->route != NULL && r->route->handler == route_price &&
+	    conf->price_cache_seconds > 0 && r->params[0].s != NULL &&
+	    asset_id_valid(r->params[0].s, r->params[0].len)) {
+		(void)snprintf(kprice, sizeof(kprice), "aspida:price:%s",
+		    r->params[0].s);
+		c.price_key = kprice;
+	}
+	if (r->route != NULL && r->route->quota) {
 		(void)snprintf(r->quota_key, sizeof(r->quota_key),
 		    "aspida:quota:%lld:%s", (long long)(time(NULL) / 86400),
 		    r->who.user_id > 0 && !r->cred_failed ?
@@ -96,8 +104,11 @@ stage_ratelimit(struct req *r)
 		    r->who.jti);
 		(void)snprintf(kuser, sizeof(kuser), "aspida:user:%lld",
 		    r->who.user_id);
+		(void)snprintf(kfam, sizeof(kfam), "aspida:revfam:%lld",
+		    r->who.sid);
 		c.revoked_key = kjti;
 		c.user_key = kuser;
+		c.family_key = kfam;
 	}
 
 	if (ratelimit_check(r, &c) == -1) {
@@ -107,7 +118,8 @@ stage_ratelimit(struct req *r)
 		 * everything else runs under per-worker limits.
 		 */
 		if (!conf->redis_failure_open &&
-		    (r->who.pending || cls == RATE_AUTH))
+		    (r->who.kind != CRED_NONE || r->cred_failed ||
+		    cls == RATE_AUTH))
 			return req_fail(r, AERR_UNAVAILABLE, NULL);
 		ratelimit_local(&c);
 	}
@@ -118,6 +130,15 @@ stage_ratelimit(struct req *r)
 	pick = denied >= 0 ? (size_t)denied : least_remaining(&c);
 	if (cls != RATE_NONE || denied >= 0)
 		limit_headers(r, &c, pick);
+	if (denied >= 0 && r->route != NULL && r->route->lockable &&
+	    r->pending == AERR_OK) {
+		/* 423 wins over 429: the handler looks at the lock first. */
+		r->rate_denied = (c.retry_ms[pick] + 999) / 1000;
+		if (r->rate_denied < 1)
+			r->rate_denied = 1;
+		blocklist_note_violation(r, c.violations);
+		denied = -1;
+	}
 	if (denied >= 0) {
 		r->retry_after = (c.retry_ms[pick] + 999) / 1000;
 		if (r->retry_after < 1)
@@ -133,6 +154,7 @@ stage_ratelimit(struct req *r)
 	if (r->who.pending && r->pending == AERR_OK &&
 	    (e = stage_auth_finish(r, c.revoked, c.gen, c.admin)) != AERR_OK)
 		return e;
+	r->cached_price = c.local ? NULL : c.price;
 	if (c.quota_key != NULL && r->pending == AERR_OK &&
 	    c.quota_used >= (r->principal ? conf->quota_daily_bytes :
 	    conf->quota_anonymous_daily_bytes)) {
@@ -190,14 +212,20 @@ stage_ratelimit_account(struct req *r, const char *email)
 	return AERR_OK;
 }
 
+static const char charge_lua[] =
+    "redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "redis.call('EXPIREAT', KEYS[1], ARGV[2])\n"
+    "return 1\n";
+static char charge_sha[41];
+
 /*
  * Charges the response's bytes to the daily download quota, once they
- * are known.  The counter lives until an hour past its UTC day.
+ * are known (one round trip).  The counter lives until an hour past its UTC day.
  */
 void
 stage_ratelimit_charge(struct req *r)
 {
-	const char	*argv[4];
+	const char	*argv[3];
 	char		 n[24], at[24];
 
 	if (r->quota_key[0] == '\0' || r->status >= 400 || r->out.len == 0)
@@ -205,11 +233,10 @@ stage_ratelimit_charge(struct req *r)
 	(void)snprintf(n, sizeof(n), "%zu", r->out.len);
 	(void)snprintf(at, sizeof(at), "%lld",
 	    ((long long)time(NULL) / 86400 + 1) * 86400 + 3600);
-	argv[0] = "INCRBY";
-	argv[1] = r->quota_key;
-	argv[2] = n;
-	(void)kv_command(r, 3, argv, NULL);
-	argv[0] = "EXPIREAT";
+	argv[0] = r->quota_key;
+	argv[1] = n;
 	argv[2] = at;
-	(void)kv_command(r, 3, argv, NULL);
+	if (charge_sha[0] == '\0')
+		crypto_sha1_hex(charge_lua, charge_sha);
+	(void)kv_script(r, charge_lua, charge_sha, 1, 3, argv, NULL);
 }

@@ -289,6 +289,35 @@ list_value(struct req *r, const struct field *f, struct json_object *a,
 	return 0;
 }
 
+/*
+ * A JSON array of min..max objects (POST /ingest/prices' points): only
+ * the shape is checked here, since what each object may hold, and which
+ * of its faults reject the whole body, is the handler's to say.  The
+ * handler reads the array from value->list.  Returns 0 or -1.
+ */
+static int
+array_value(const struct field *f, struct json_object *a, struct value *out)
+{
+	size_t	 i, n;
+
+	if (!json_object_is_type(a, json_type_array))
+		return -1;
+	n = json_object_array_length(a);
+	if ((long long)n < f->min || (long long)n > f->max)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!json_object_is_type(json_object_array_get_idx(a, i),
+		    json_type_object))
+			return -1;
+	memset(out, 0, sizeof(*out));
+	out->field = f;
+	out->present = 1;
+	out->s = "";
+	out->list = a;
+	out->i = (long long)n;
+	return 0;
+}
+
 static enum aerr
 validate_body(struct req *r)
 {
@@ -307,6 +336,15 @@ validate_body(struct req *r)
 		if (f->type == FT_LIST) {
 			if (list_value(r, f, val, &r->bvals[n]) == -1)
 				return req_fail(r, AERR_INVALID_INPUT, NULL);
+			n++;
+			continue;
+		}
+		if (f->type == FT_ARRAY) {
+			if (array_value(f, val, &r->bvals[n]) == -1)
+				return req_fail(r, AERR_INVALID_INPUT,
+				    arena_printf(r->arena, "%s must be an "
+				    "array of %lld to %lld objects.", f->name,
+				    f->min, f->max));
 			n++;
 			continue;
 		}

@@ -191,10 +191,6 @@ def test_refuses_to_run_as_root():
 
 
 @pytest.mark.skipif(not sanitizer_build(), reason="needs the sanitizer build")
-@pytest.mark.xfail(strict=True, reason=(
-    "src/main.c: when conf_load() or conf_load_secrets() fails, main() prints `cause` and returns "
-    "1 without free(cause) (allocated by conf_cause()'s vasprintf), so every refused start leaves "
-    "a LeakSanitizer report in the stack's san/ directory, which fails ./quickstart test's part f"))
 def test_refused_start_leaves_no_sanitizer_report(scratch):
     path, _ = conf_copy(scratch, append=["no_such_key = 1"])
     before = sanitizer_reports()

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from aspida_util import (assert_error, conf_int, expected_workers, read_conf, retry_after,
-                         sanitizer_build, wait_for, wait_workers)
+                         wait_for, wait_workers)
 
 MARGIN = 2.5          # seconds on top of a configured deadline
 CLIENT_TIMEOUT = 20   # a request that takes this long has hung
@@ -63,7 +63,7 @@ def test_postgresql_stopped_then_back(http, stack, aspida_log):
     stack.pg_stop()
     try:
         for _ in range(2 * expected_workers() + 2):
-            r, dt = timed(http, "/api/v1/price/BTC")
+            r, dt = timed(http, "/api/v1/prices/BTC?limit=1")
             assert_unavailable(r, dt, budget)
         r, dt = timed(http, "/api/v1/prices/BTC?limit=5")
         assert_unavailable(r, dt, budget)
@@ -93,7 +93,7 @@ def test_postgresql_frozen_then_thawed(http, stack):
     stack.pg_freeze()
     try:
         for _ in range(expected_workers()):
-            r, dt = timed(http, "/api/v1/price/BTC")
+            r, dt = timed(http, "/api/v1/prices/BTC?limit=1")
             assert_unavailable(r, dt, budget)
         r, dt = timed(http, "/readyz")
         assert r.status == 503 and dt < budget, (r, dt)
@@ -121,7 +121,7 @@ def test_redis_stopped_readyz_fails_closed(http, stack):
             assert dt < conf_int("redis_timeout_ms", 250) / 1000 + MARGIN, dt
         assert http("GET", "/healthz", timeout=CLIENT_TIMEOUT).status == 200
         # DESIGN.md: with Redis down, anonymous public reads still serve.
-        r, dt = timed(http, "/api/v1/price/BTC")
+        r, dt = timed(http, "/api/v1/prices/BTC?limit=1")
         assert r.status == 200 and dt < MARGIN, (r, dt)
     finally:
         stack.redis_start()
@@ -144,7 +144,7 @@ def test_worker_started_while_postgresql_is_down_serves_503(http, stack):
         for _ in range(2 * expected_workers() + 2):
             # (Without a live worker, the request would wait in the socket's queue: a client
             # timeout just past the budget fails it fast.)
-            r, dt = timed(http, "/api/v1/price/BTC", timeout=budget + 1)
+            r, dt = timed(http, "/api/v1/prices/BTC?limit=1", timeout=budget + 1)
             assert_unavailable(r, dt, budget)
         time.sleep(0.3)
         assert wait_workers(timeout=2) == new, "a worker died"

@@ -2,9 +2,9 @@
 every worker while serving goes on; a configuration that does not load is refused on SIGHUP and
 the old workers keep serving; SIGTERM stops the master and its workers and removes the socket.
 
-Only for a stack in master mode (ASPIDA_MODE=master in its env file); elsewhere the module is
-skipped. The tests are marked smoke because `./quickstart test` runs only `-m smoke` against its
-master-mode stack; a dedicated `master` marker would need pytest.ini and quickstart to name it.
+Only for a stack in master mode (ASPIDA_MODE=master in its env file): `./quickstart test` runs
+them with `-m "smoke or master"` on its master-mode stack and leaves them out (`-m "not master"`)
+elsewhere; a hand run against another mode skips the module.
 SIGTERM goes last: it stops the workers, and the `stack` fixture starts them again.
 """
 
@@ -21,7 +21,7 @@ from aspida_util import Load, expected_workers, master_pid, pid_alive, stack_dir
 if stack_env().get("ASPIDA_MODE") != "master":
     pytest.skip("needs a stack in master mode (ASPIDA_MODE=master)", allow_module_level=True)
 
-pytestmark = pytest.mark.smoke
+pytestmark = pytest.mark.master
 
 
 def the_master():

@@ -250,6 +250,8 @@ _stack_write_aspida_conf() {
 			"autoblock_failed_credentials_per_hour|1000000"
 			"login_max_inflight|8"
 			"quota_daily_bytes|1000000000000" "quota_anonymous_daily_bytes|1000000000000"
+			# Flood rows reach security_events within a second of their minute's end.
+			"event_flush_seconds|1"
 			"db_query_timeout_ms|1000"
 			"db_connect_timeout_ms|1000"
 			"db_retry_max_ms|1000"
@@ -275,6 +277,10 @@ _stack_write_aspida_conf() {
 				printf '%s = %s\n' "$key" "$val"
 			fi
 		done
+		# The demo price feed (POST /api/v1/ingest/prices), allowed from loopback only; its name and
+		# secret are in the env file.
+		printf 'source demo { secret_file = %s; allowed_ips = 127.0.0.1/32, ::1/128 }\n' \
+		    "$s/secrets/source_demo"
 		if [[ -n ${ASPIDA_CONF_EXTRA:-} ]]; then
 			printf '%s\n' "$ASPIDA_CONF_EXTRA"
 		fi
@@ -416,7 +422,8 @@ EOF
 }
 
 # The env file: what tests and people need to talk to the stack. Commands are prefixes that work for
-# root too (runuser to the run user, which peer authentication maps to the database roles).
+# root too (runuser to the run user, which peer authentication maps to the database roles). Mode 0600:
+# it holds the demo feed's signing key.
 _stack_write_env() {
 	local s=$STACK_DIR psql ctl kv
 	psql="psql -X -q -h $s/run -p $STACK_PG_PORT -U aspida_owner -d aspida -Atc"
@@ -448,7 +455,12 @@ _stack_write_env() {
 		    "ASPIDA_REDIS_CLI=redis-cli -h 127.0.0.1 -p $STACK_REDIS_PORT"; do
 			printf '%s=%s\n' "${kv%%=*}" "$(_stack_quote "${kv#*=}")"
 		done
-	} >"$s/env.tmp" && chmod 0644 "$s/env.tmp" && mv -f "$s/env.tmp" "$s/env"
+		# The demo feed's name and key (the secret file's content), for signing ingestion requests.
+		if [[ -r $s/secrets/source_demo ]]; then
+			printf 'ASPIDA_SOURCE_NAME=demo\n'
+			printf 'ASPIDA_SOURCE_SECRET=%s\n' "$(_stack_quote "$(cat "$s/secrets/source_demo")")"
+		fi
+	} >"$s/env.tmp" && chmod 0600 "$s/env.tmp" && mv -f "$s/env.tmp" "$s/env"
 }
 
 # A secret file of 32 random bytes as 64 hex characters, mode 0600, owned by the run user; kept when
@@ -533,6 +545,7 @@ stack_init() {
 	_stack_secret "$dir/secrets/password_pepper" || return 1
 	_stack_secret "$dir/secrets/csrf_secret" || return 1
 	_stack_secret "$dir/secrets/pg_owner_password" || return 1
+	_stack_secret "$dir/secrets/source_demo" || return 1
 
 	{
 		printf '# Settings of this stack, written by stack_init; sourced by tests/stack/stack.sh.\n'

@@ -159,6 +159,12 @@ START_TEST(test_defaults)
 		  100 },
 		{ __LINE__, offsetof(struct conf, ipv6_prefix), 64 },
 		{ __LINE__, offsetof(struct conf, event_flush_seconds), 60 },
+		{ __LINE__, offsetof(struct conf, max_price), 1000000000000LL },
+		{ __LINE__, offsetof(struct conf, ingest_max_age), 604800 },
+		{ __LINE__, offsetof(struct conf, ingest_future_skew), 300 },
+		{ __LINE__, offsetof(struct conf, reanchor_points), 5 },
+		{ __LINE__, offsetof(struct conf, reanchor_span), 600 },
+		{ __LINE__, offsetof(struct conf, ingest_window_points), 500 },
 	};
 	static const struct {
 		int		 row;
@@ -196,6 +202,9 @@ START_TEST(test_defaults)
 			    "row %d", strs[i].row);
 		}
 		ck_assert_int_eq(c->sandbox, 1);
+		/* API.md: 6 and 50 %, exactly. */
+		ck_assert(c->outlier_z == 6.0);
+		ck_assert(c->max_jump == 0.5);
 		ck_assert_int_eq(c->log_verbose, 0);
 		ck_assert_int_eq(c->redis_failure_open, 0);
 		ck_assert_uint_eq(c->trusted_proxies.n, 0);
@@ -263,6 +272,19 @@ static const struct {
 	  "" },
 	{ __LINE__, "event_flush_seconds",
 	  offsetof(struct conf, event_flush_seconds), 1, 3600, "" },
+	{ __LINE__, "max_price", offsetof(struct conf, max_price), 1,
+	  1000000000000000LL, "" },
+	{ __LINE__, "ingest_max_age", offsetof(struct conf, ingest_max_age),
+	  60, 31622400, "reanchor_span = 1\n" },
+	{ __LINE__, "ingest_future_skew",
+	  offsetof(struct conf, ingest_future_skew), 0, 3600, "" },
+	{ __LINE__, "reanchor_points", offsetof(struct conf, reanchor_points),
+	  2, 1000, "" },
+	{ __LINE__, "reanchor_span", offsetof(struct conf, reanchor_span), 1,
+	  31622400, "ingest_max_age = 31622400\n" },
+	{ __LINE__, "ingest_window_points",
+	  offsetof(struct conf, ingest_window_points), 1, INGEST_WINDOW_MAX,
+	  "" },
 };
 
 START_TEST(test_int_bounds)
@@ -348,6 +370,85 @@ START_TEST(test_int_syntax)
 	    "workers must be a decimal integer between 1 and 256, not \"8k\"");
 	expect_error(__LINE__, "workers = 257\n", 1,
 	    "workers must be between 1 and 256, not 257");
+}
+END_TEST
+
+/*
+ * CONF_DECIMAL: digits with an optional fraction, nothing strtod() would
+ * add (sign, exponent, hex, nan, inf, blanks inside), within the bounds.
+ */
+START_TEST(test_decimal)
+{
+	static const struct {
+		int		 row;
+		const char	*key;
+		const char	*value;
+		double		 v;	/* < 0: rejected */
+		const char	*why;
+	} cases[] = {
+		{ __LINE__, "max_jump", "0.5", 0.5, NULL },
+		{ __LINE__, "max_jump", "0.25", 0.25, NULL },
+		{ __LINE__, "max_jump", "2", 2, NULL },
+		{ __LINE__, "max_jump", "000.50", 0.5, NULL },
+		{ __LINE__, "max_jump", "\"0.5\"", 0.5, NULL },
+		{ __LINE__, "max_jump", "  0.5  ", 0.5, NULL },
+		{ __LINE__, "max_jump", "0.001", 0.001, NULL },
+		{ __LINE__, "max_jump", "1000", 1000, NULL },
+		{ __LINE__, "max_jump", "1000.0", 1000, NULL },
+		{ __LINE__, "max_jump", "0.123456789", 0.123456789, NULL },
+		{ __LINE__, "outlier_z", "6", 6, NULL },
+		{ __LINE__, "outlier_z", "3.5", 3.5, NULL },
+		{ __LINE__, "outlier_z", "1", 1, NULL },
+		{ __LINE__, "outlier_z", "999999999", -1, "between 1 and 1000" },
+		/* Bounds. */
+		{ __LINE__, "max_jump", "0.0009", -1,
+		  "max_jump must be between 0.001 and 1000, not 0.0009" },
+		{ __LINE__, "max_jump", "0", -1, "between 0.001 and 1000" },
+		{ __LINE__, "max_jump", "1000.000000001", -1, "not 1000.000000001" },
+		{ __LINE__, "outlier_z", "0.999", -1,
+		  "outlier_z must be between 1 and 1000, not 0.999" },
+		{ __LINE__, "outlier_z", "1001", -1, "between 1 and 1000" },
+		/* Syntax. */
+		{ __LINE__, "max_jump", ".5", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "5.", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "-0.5", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "+0.5", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "5e-1", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "0x1", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "nan", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "inf", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "0,5", -1, "takes one value" },
+		{ __LINE__, "max_jump", "0.5.1", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "0 .5", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "50%", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "\"\"", -1, "must be a decimal number" },
+		{ __LINE__, "max_jump", "0.1234567891", -1,
+		  "must be a decimal number" },
+		{ __LINE__, "outlier_z", "0000000006", -1,
+		  "must be a decimal number" },
+	};
+	char		 text[256];
+	struct conf	*c;
+	size_t		 i;
+
+	for (i = 0; i < NITEMS(cases); i++) {
+		snprintf(text, sizeof(text), "\n%s = %s\n", cases[i].key,
+		    cases[i].value);
+		if (cases[i].v < 0) {
+			expect_error(cases[i].row, text, 2, cases[i].why);
+			continue;
+		}
+		c = load_ok(cases[i].row, text);
+		ck_assert_msg((strcmp(cases[i].key, "max_jump") == 0 ?
+		    c->max_jump : c->outlier_z) == cases[i].v, "row %d: %.17g",
+		    cases[i].row, strcmp(cases[i].key, "max_jump") == 0 ?
+		    c->max_jump : c->outlier_z);
+		conf_free(c);
+	}
+	expect_error(__LINE__, "max_jump = 0.5 0.6\n", 1,
+	    "must be a decimal number");
+	expect_error(__LINE__, "max_jump = 0.5, 0.6\n", 1,
+	    "max_jump takes one value");
 }
 END_TEST
 
@@ -821,6 +922,14 @@ START_TEST(test_sources)
 	    "source name \"Feed\" is invalid");
 	expect_error(__LINE__, "source a.b { secret_file = /k }\n", 1,
 	    "is invalid");
+	/* The sources table wants a letter or digit first. */
+	expect_error(__LINE__, "source -feed { secret_file = /k }\n", 1,
+	    "source name \"-feed\" is invalid");
+	expect_error(__LINE__, "source _feed { secret_file = /k }\n", 1,
+	    "source name \"_feed\" is invalid");
+	c = load_ok(__LINE__, "source 0feed_- { secret_file = /k }\n");
+	ck_assert_str_eq(c->sources[0].name, "0feed_-");
+	conf_free(c);
 	expect_error(__LINE__, "source f\xc3\xa9 { secret_file = /k }\n", 1,
 	    "is invalid");
 	expect_error(__LINE__, "source { secret_file = /k }\n", 1,
@@ -897,6 +1006,17 @@ START_TEST(test_cross_keys)
 	expect_error(__LINE__, "prices_default_limit = 10\n"
 	    "prices_anonymous_max_limit = 10\nprices_max_limit = 9\n", 3,
 	    "must not be greater than prices_max_limit (9)");
+
+	/* A run older than ingest_max_age is dropped: it could never span. */
+	c = load_ok(__LINE__, "ingest_max_age = 600\n");
+	ck_assert_int_eq(c->reanchor_span, 600);
+	conf_free(c);
+	expect_error(__LINE__, "ingest_max_age = 599\n", 1,
+	    "reanchor_span (600) must not be greater than ingest_max_age "
+	    "(599)");
+	expect_error(__LINE__, "reanchor_span = 700\ningest_max_age = 600\n",
+	    2, "reanchor_span (700) must not be greater than ingest_max_age "
+	    "(600)");
 }
 END_TEST
 
@@ -1278,6 +1398,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_int_bounds);
 	tcase_add_test(tc, test_int_syntax);
+	tcase_add_test(tc, test_decimal);
 	tcase_add_test(tc, test_bool);
 	tcase_add_test(tc, test_enum);
 	tcase_add_test(tc, test_string);

@@ -722,6 +722,62 @@ START_TEST(test_body_values)
 }
 END_TEST
 
+/* FT_ARRAY: an array of min..max objects, left to the handler. */
+static const struct field array_fields[] = {
+	{ .name = "points", .type = FT_ARRAY, .min = 1, .max = 3, .required = 1 },
+	{ .name = NULL }
+};
+
+static const struct route array_route = {
+	.method = METHOD_POST, .path = "/test", .body = array_fields,
+	.handler = body_handler,
+};
+
+static const struct brow arows[] = {
+	{ __LINE__, "{\"points\":[{}]}", AERR_OK },
+	{ __LINE__, "{\"points\":[{\"a\":1},{\"b\":[]},{}]}", AERR_OK },
+	/* The objects' members are not this stage's business. */
+	{ __LINE__, "{\"points\":[{\"anything\":null}]}", AERR_OK },
+	/* Count bounds. */
+	{ __LINE__, "{\"points\":[]}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":[{},{},{},{}]}", AERR_INVALID_INPUT },
+	/* Only objects, in an array. */
+	{ __LINE__, "{\"points\":[{},1]}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":[\"x\"]}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":[null]}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":[[{}]]}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":{}}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":\"[{}]\"}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":null}", AERR_INVALID_INPUT },
+	/* Required, and nothing beside it. */
+	{ __LINE__, "{}", AERR_INVALID_INPUT },
+	{ __LINE__, "{\"points\":[{}],\"more\":1}", AERR_INVALID_INPUT },
+};
+
+START_TEST(test_body_array)
+{
+	const struct brow	*b = &arows[_i];
+	enum aerr		 e;
+
+	e = validate_body(&array_route, b->json);
+	ck_assert_msg(e == b->err, "line %d: %s gave %d, want %d", b->line,
+	    b->json, e, b->err);
+}
+END_TEST
+
+START_TEST(test_body_array_value)
+{
+	const struct value	*v;
+
+	ck_assert_int_eq(validate_body(&array_route,
+	    "{\"points\":[{\"x\":1},{}]}"), AERR_OK);
+	ck_assert_ptr_nonnull(v = req_body(&rq, "points"));
+	ck_assert_int_eq(v->i, 2);
+	ck_assert_ptr_nonnull(v->list);
+	ck_assert_uint_eq(json_object_array_length(v->list), 2);
+}
+END_TEST
+
 START_TEST(test_body_on_bodiless_route)
 {
 	size_t	i;
@@ -769,6 +825,9 @@ validate_suite(void)
 	    sizeof(brows) / sizeof(brows[0]));
 	tcase_add_test(tc, test_body_values);
 	tcase_add_test(tc, test_body_on_bodiless_route);
+	tcase_add_loop_test(tc, test_body_array, 0,
+	    sizeof(arows) / sizeof(arows[0]));
+	tcase_add_test(tc, test_body_array_value);
 	suite_add_tcase(s, tc);
 
 	return s;
