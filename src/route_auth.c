@@ -105,6 +105,14 @@ hash_gate_enter(struct req *r, char *slot)
 		r->retry_after = 1;
 		return req_fail(r, AERR_BUSY, NULL);
 	default:
+		/*
+		 * Redis is down.  open: serve, bounded per worker (one
+		 * request at a time each); closed: refuse (DESIGN.md).
+		 */
+		if (conf->redis_failure_open) {
+			slot[0] = '\0';
+			return AERR_OK;
+		}
 		return req_fail(r, AERR_UNAVAILABLE, NULL);
 	}
 }
@@ -270,8 +278,12 @@ check_password(struct req *r, const char *email, const struct value *pw,
 	int		 ok;
 
 	/* 423 wins over 429 (API.md): the lock is looked at first. */
-	if ((lock = lockout_check(r, email)) < 0)
-		return req_fail(r, AERR_UNAVAILABLE, NULL);
+	if ((lock = lockout_check(r, email)) < 0) {
+		/* Redis is down: only the open policy serves without locks. */
+		if (!conf->redis_failure_open)
+			return req_fail(r, AERR_UNAVAILABLE, NULL);
+		lock = 0;
+	}
 	if (lock > 0)
 		return locked(r, lock);
 	if (r->rate_denied > 0) {
@@ -292,7 +304,7 @@ check_password(struct req *r, const char *email, const struct value *pw,
 	}
 	if (ok < 0)
 		return req_fail(r, AERR_INTERNAL, NULL);
-	if ((lock = lockout_fail(r, email)) < 0)
+	if ((lock = lockout_fail(r, email)) < 0 && !conf->redis_failure_open)
 		return req_fail(r, AERR_UNAVAILABLE, NULL);
 	event_recordf(r, "login_failure", SEV_WARNING, "wrong email or password");
 	blocklist_note_failed_credential(r);

@@ -83,7 +83,11 @@ route_predict(struct req *r)
 		event_recordf(r, "gate_full", SEV_INFO, "forecast gate full");
 		return req_fail(r, AERR_BUSY, NULL);
 	default:
-		return req_fail(r, AERR_UNAVAILABLE, NULL);
+		/* Redis is down: open serves, one forecast per worker at most. */
+		if (!conf->redis_failure_open)
+			return req_fail(r, AERR_UNAVAILABLE, NULL);
+		slot[0] = '\0';
+		break;
 	}
 	(void)snprintf(limit, sizeof(limit), "%lld", conf->predict_window_points);
 	params[0] = asset->s;
