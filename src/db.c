@@ -38,13 +38,13 @@ static const struct stmt stmts[DB__MAX] = {
 	    "SELECT id, name, currency FROM assets WHERE id = $1", 1 },
 	[DB_PRICE_LATEST] = { "price_latest",
 	    "SELECT a.id, a.currency, trim_scale(p.price)::text,"
-	    " extract(epoch FROM p.ts)::bigint"
+	    " floor(extract(epoch FROM p.ts))::bigint"
 	    " FROM assets a LEFT JOIN LATERAL"
 	    " (SELECT price, ts FROM prices WHERE asset_id = a.id"
 	    "  ORDER BY ts DESC LIMIT 1) p ON true"
 	    " WHERE a.id = $1", 1 },
 	[DB_PRICES_PAGE] = { "prices_page",
-	    "SELECT extract(epoch FROM p.ts)::bigint, trim_scale(p.price)::text"
+	    "SELECT floor(extract(epoch FROM p.ts))::bigint, trim_scale(p.price)::text"
 	    " FROM assets a LEFT JOIN LATERAL"
 	    " (SELECT ts, price FROM prices WHERE asset_id = a.id"
 	    "  AND ts >= coalesce(to_timestamp($2::bigint), '-infinity')"
@@ -68,10 +68,10 @@ static const struct stmt stmts[DB__MAX] = {
 	    "INSERT INTO users (email, password_hash, full_name)"
 	    " VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING"
 	    " RETURNING id, email, full_name, role,"
-	    " extract(epoch FROM created_at)::bigint", 3 },
+	    " floor(extract(epoch FROM created_at))::bigint", 3 },
 	[DB_USER_GET] = { "user_get",
 	    "SELECT id, email, full_name, role,"
-	    " extract(epoch FROM created_at)::bigint, password_hash"
+	    " floor(extract(epoch FROM created_at))::bigint, password_hash"
 	    " FROM users WHERE id = $1", 1 },
 	[DB_USER_AUTH] = { "user_auth",
 	    "SELECT token_generation, role FROM users WHERE id = $1", 1 },
@@ -131,16 +131,16 @@ static const struct stmt stmts[DB__MAX] = {
 	    " FROM api_keys k JOIN users u ON u.id = k.user_id"
 	    " WHERE k.key_hash = decode($1, 'hex')", 1 },
 	[DB_APIKEY_CREATE] = { "apikey_create",
-	    "SELECT key_id, extract(epoch FROM key_expires_at)::bigint"
+	    "SELECT key_id, floor(extract(epoch FROM key_expires_at))::bigint"
 	    " FROM api_key_create($1, $2, decode($3, 'hex'), $4,"
 	    " string_to_array($5, ','), string_to_array($6, ',')::cidr[],"
 	    " $7::int, 10)", 7 },
 	[DB_APIKEY_LIST] = { "apikey_list",
 	    "SELECT id, name, prefix, array_to_string(scopes, ','),"
 	    " array_to_string(allowed_ips, ','),"
-	    " extract(epoch FROM created_at)::bigint,"
-	    " extract(epoch FROM expires_at)::bigint,"
-	    " extract(epoch FROM last_used_at)::bigint, use_count"
+	    " floor(extract(epoch FROM created_at))::bigint,"
+	    " floor(extract(epoch FROM expires_at))::bigint,"
+	    " floor(extract(epoch FROM last_used_at))::bigint, use_count"
 	    " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
 	    " ORDER BY id", 1 },
 	[DB_APIKEY_REVOKE] = { "apikey_revoke",
@@ -154,8 +154,8 @@ static const struct stmt stmts[DB__MAX] = {
 	/* Admin. */
 	[DB_BLOCKS_ACTIVE] = { "blocks_active",
 	    "SELECT id, cidr::text, reason, created_by, automatic,"
-	    " extract(epoch FROM created_at)::bigint,"
-	    " extract(epoch FROM expires_at)::bigint FROM ip_blocks"
+	    " floor(extract(epoch FROM created_at))::bigint,"
+	    " floor(extract(epoch FROM expires_at))::bigint FROM ip_blocks"
 	    " WHERE expires_at IS NULL OR expires_at > now() ORDER BY id", 0 },
 	/* Ended rather than deleted: the table keeps the history. */
 	[DB_BLOCK_END] = { "block_end",
@@ -176,7 +176,7 @@ static const struct stmt stmts[DB__MAX] = {
 
 	/* Forecasts. */
 	[DB_PREDICT_POINTS] = { "predict_points",
-	    "SELECT a.id, extract(epoch FROM p.ts)::bigint, p.price::float8"
+	    "SELECT a.id, floor(extract(epoch FROM p.ts))::bigint, p.price::float8"
 	    " FROM assets a LEFT JOIN LATERAL"
 	    " (SELECT ts, price FROM prices WHERE asset_id = a.id"
 	    "  ORDER BY ts DESC LIMIT $2::int) p ON true WHERE a.id = $1", 2 },
@@ -201,7 +201,7 @@ static const struct stmt stmts[DB__MAX] = {
 	    " $4, $5, $6::numeric, $7::int, $8, decode($9, 'hex'))", 9 },
 	[DB_TRADES_PAGE] = { "trades_page",
 	    "SELECT id, asset_id, side, trim_scale(quantity)::text,"
-	    " trim_scale(price)::text, extract(epoch FROM ts)::bigint,"
+	    " trim_scale(price)::text, floor(extract(epoch FROM ts))::bigint,"
 	    " (extract(epoch FROM ts) * 1000000)::bigint"
 	    " FROM trades WHERE user_id = $1 AND ($2::bigint IS NULL OR"
 	    " (ts, id) < (timestamptz 'epoch' + $2::bigint *"
@@ -221,9 +221,9 @@ static const struct stmt stmts[DB__MAX] = {
 	    "  FROM assets x LEFT JOIN ingest_state s ON s.asset_id = x.id"
 	    "  WHERE x.id = ANY ($1::text[]))"
 	    " SELECT 'a'::text, a.id, a.v,"
-	    "  coalesce(extract(epoch FROM a.anchor_ts)::bigint, 0),"
+	    "  coalesce(floor(extract(epoch FROM a.anchor_ts))::bigint, 0),"
 	    "  a.cand::text FROM a"
-	    " UNION ALL SELECT 'r', a.id, extract(epoch FROM p.ts)::bigint, 0,"
+	    " UNION ALL SELECT 'r', a.id, floor(extract(epoch FROM p.ts))::bigint, 0,"
 	    "  p.price::float8::text FROM a CROSS JOIN LATERAL"
 	    "  (SELECT ts, price FROM prices WHERE asset_id = a.id"
 	    "   AND ts >= coalesce(a.anchor_ts, '-infinity')"

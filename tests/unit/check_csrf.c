@@ -13,9 +13,9 @@
 
 #include "aspida.h"
 #include "check_aspida.h"
+#include "check_req.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
-#define MAX_PARAMS	12
 
 #define JTI		"0123456789abcdef0123456789abcdef"
 #define OTHER_JTI	"fedcba9876543210fedcba9876543210"
@@ -23,27 +23,11 @@
 
 static struct arena	*ar;
 static struct req	 rq;
-static const char	*params[2 * MAX_PARAMS];
-static size_t		 nparams;
 static char		 nosock[] = "/nonexistent/check_csrf.sock";
 static char		*origins[] = {
 	"https://app.example",
 	"http://localhost:3000",
 };
-
-static const char *
-io_param(void *ctx, const char *name)
-{
-	size_t	i;
-
-	(void)ctx;
-	for (i = 0; i < nparams; i++)
-		if (strcmp(params[2 * i], name) == 0)
-			return params[2 * i + 1];
-	return NULL;
-}
-
-static const struct req_io test_io = { .param = io_param };
 
 static void
 setup(void)
@@ -66,17 +50,6 @@ teardown(void)
 	arena_free(ar);
 	ar = NULL;
 	check_conf_setup();
-}
-
-static void
-param(const char *name, const char *value)
-{
-	if (value == NULL)
-		return;
-	ck_assert_uint_lt(nparams, MAX_PARAMS);
-	params[2 * nparams] = name;
-	params[2 * nparams + 1] = value;
-	nparams++;
 }
 
 enum tok {
@@ -276,20 +249,19 @@ START_TEST(test_csrf)
 	char			 tok[80];
 	enum aerr		 e;
 
-	nparams = 0;
-	param("REMOTE_ADDR", "192.0.2.10");
-	param("REQUEST_METHOD", w->method);
-	param("REQUEST_URI", "/api/v1/auth/logout");
-	param("HTTPS", w->https);
-	param("HTTP_HOST", w->host);
-	param("HTTP_ORIGIN", w->origin);
-	param("HTTP_REFERER", w->referer);
+	check_req_clear();
+	check_req_param("REMOTE_ADDR", "192.0.2.10");
+	check_req_param("REQUEST_METHOD", w->method);
+	check_req_param("REQUEST_URI", "/api/v1/auth/logout");
+	check_req_param("HTTPS", w->https);
+	check_req_param("HTTP_HOST", w->host);
+	check_req_param("HTTP_ORIGIN", w->origin);
+	check_req_param("HTTP_REFERER", w->referer);
 	if (w->tok != TOK_NONE) {
 		make_token(w->tok, tok, sizeof(tok));
-		param("HTTP_X_CSRF_TOKEN", tok);
+		check_req_param("HTTP_X_CSRF_TOKEN", tok);
 	}
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_init(&rq, ar);
 	e = stage_parse(&rq);
 	ck_assert_msg(e == AERR_OK || (e == AERR_DONE && strcmp(w->method,
 	    "OPTIONS") == 0), "line %d: parse %d", w->line, e);
@@ -312,16 +284,15 @@ START_TEST(test_no_jti)
 	char	tok[80];
 
 	make_token(TOK_RIGHT, tok, sizeof(tok));
-	nparams = 0;
-	param("REMOTE_ADDR", "192.0.2.10");
-	param("REQUEST_METHOD", "POST");
-	param("REQUEST_URI", "/api/v1/auth/logout");
-	param("HTTPS", "on");
-	param("HTTP_HOST", OWN);
-	param("HTTP_ORIGIN", "https://" OWN);
-	param("HTTP_X_CSRF_TOKEN", tok);
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_clear();
+	check_req_param("REMOTE_ADDR", "192.0.2.10");
+	check_req_param("REQUEST_METHOD", "POST");
+	check_req_param("REQUEST_URI", "/api/v1/auth/logout");
+	check_req_param("HTTPS", "on");
+	check_req_param("HTTP_HOST", OWN);
+	check_req_param("HTTP_ORIGIN", "https://" OWN);
+	check_req_param("HTTP_X_CSRF_TOKEN", tok);
+	check_req_init(&rq, ar);
 	ck_assert_int_eq(stage_parse(&rq), AERR_OK);
 	rq.who.kind = CRED_COOKIE;
 	ck_assert_int_ne(stage_csrf(&rq), AERR_OK);

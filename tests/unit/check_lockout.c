@@ -10,14 +10,10 @@
  */
 #include "config.h"
 
-#include <sys/wait.h>
-
-#include <errno.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <check.h>
 #include <hiredis/hiredis.h>
@@ -27,7 +23,6 @@
 #include "check_redis.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
-#define RACERS		20
 
 /* sha256("alice@example.com"), computed apart from aspida. */
 #define ALICE		"alice@example.com"
@@ -249,66 +244,35 @@ START_TEST(test_keys_hashed)
 }
 END_TEST
 
+/* One guess: 'L' locked the account, '0' was counted, 'e' failed. */
+static char
+race_fail(void *arg)
+{
+	long long	rc;
+
+	(void)arg;
+	rc = lockout_fail(&rq, ALICE);
+	return rc == 60 ? 'L' : rc == 0 ? '0' : 'e';
+}
+
 /* Twenty processes guessing at once: the fifth failure locks, once. */
 START_TEST(test_race)
 {
-	char		 c, results[RACERS + 1];
-	int		 go[2], res[2], i, status;
-	int		 locked = 0, counted = 0, failed = 0;
-	pid_t		 pids[RACERS];
-	ssize_t		 n;
-	size_t		 got = 0;
-	long long	 rc;
+	char	results[CHECK_REDIS_RACERS];
+	int	i, locked = 0, counted = 0, failed = 0;
 
 	/* A lock that outlasts slow racers (under valgrind, say). */
 	conf->lock_base = 60;
 	conf->lock_max = 60;
-	ck_assert_int_eq(pipe(go), 0);
-	ck_assert_int_eq(pipe(res), 0);
-	for (i = 0; i < RACERS; i++) {
-		ck_assert_int_ne(pids[i] = fork(), -1);
-		if (pids[i] == 0) {
-			close(go[1]);
-			close(res[0]);
-			kv_close();	/* never share a connection */
-			c = 'e';
-			if (kv_init() == 0) {
-				while (read(go[0], &c, 1) == -1 &&
-				    errno == EINTR)
-					;
-				rc = lockout_fail(&rq, ALICE);
-				c = rc == 60 ? 'L' : rc == 0 ? '0' : 'e';
-			}
-			(void)write(res[1], &c, 1);
-			kv_close();
-			_exit(0);
-		}
-	}
-	close(go[0]);
-	close(res[1]);
-	close(go[1]);
-	while (got < RACERS && (n = read(res[0], results + got,
-	    RACERS - got)) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		ck_assert_int_gt(n, 0);
-		got += (size_t)n;
-	}
-	close(res[0]);
-	for (i = 0; i < RACERS; i++) {
-		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "racer %d: status %d", i, status);
-	}
-	ck_assert_uint_eq(got, RACERS);
-	for (i = 0; i < RACERS; i++) {
+	check_redis_race(race_fail, NULL, results);
+	for (i = 0; i < CHECK_REDIS_RACERS; i++) {
 		locked += results[i] == 'L';
 		counted += results[i] == '0';
 		failed += results[i] == 'e';
 	}
 	ck_assert_int_eq(failed, 0);
 	ck_assert_int_eq(locked, 1);
-	ck_assert_int_eq(counted, RACERS - 1);
+	ck_assert_int_eq(counted, CHECK_REDIS_RACERS - 1);
 	ck_assert_int_gt(lockout_check(&rq, ALICE), 50);
 }
 END_TEST

@@ -20,30 +20,14 @@
 
 #include "aspida.h"
 #include "check_aspida.h"
+#include "check_req.h"
 #include "check_redis.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
-#define MAX_PARAMS	8
 #define MAX_HITS	256
 
 static struct arena	*ar;
 static struct req	 rq;
-static const char	*params[2 * MAX_PARAMS];
-static size_t		 nparams;
-
-static const char *
-io_param(void *ctx, const char *name)
-{
-	size_t	i;
-
-	(void)ctx;
-	for (i = 0; i < nparams; i++)
-		if (strcmp(params[2 * i], name) == 0)
-			return params[2 * i + 1];
-	return NULL;
-}
-
-static const struct req_io test_io = { .param = io_param };
 
 /* Wall-clock seconds: Redis's TIME and the local fallback use it too. */
 static double
@@ -58,9 +42,8 @@ now_s(void)
 static void
 fresh_req(void)
 {
-	nparams = 0;
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_clear();
+	check_req_init(&rq, ar);
 }
 
 static void
@@ -491,25 +474,16 @@ stage_setup(void)
 	conf->quota_anonymous_daily_bytes = 1LL << 40;
 }
 
-static void
-param(const char *name, const char *value)
-{
-	ck_assert_uint_lt(nparams, MAX_PARAMS);
-	params[2 * nparams] = name;
-	params[2 * nparams + 1] = value;
-	nparams++;
-}
-
 /* A request through the stages before the limit. */
 static void
 request(const char *uri, const char *addr, const char *authz)
 {
 	fresh_req();
-	param("REQUEST_METHOD", "GET");
-	param("REQUEST_URI", uri);
-	param("REMOTE_ADDR", addr);
+	check_req_param("REQUEST_METHOD", "GET");
+	check_req_param("REQUEST_URI", uri);
+	check_req_param("REMOTE_ADDR", addr);
 	if (authz != NULL)
-		param("HTTP_AUTHORIZATION", authz);
+		check_req_param("HTTP_AUTHORIZATION", authz);
 	ck_assert_int_eq(stage_parse(&rq), AERR_OK);
 	ck_assert_int_eq(stage_route(&rq), AERR_OK);
 	ck_assert_int_eq(stage_auth(&rq), AERR_OK);

@@ -1,10 +1,10 @@
 /*
- * check_redis.c - a real redis-server for the unit tests that need one,
- * the way check_gate.c runs its own: each test starts it on a free
- * loopback port in a private temporary directory, points conf and kv.c
- * at it, and stops it afterwards, so no test sees another's keys.  It dies
- * with the test process, so a failed test cannot leave it behind.  A
- * missing redis-server fails the tests; it never skips them.
+ * check_redis.c - a real redis-server for the unit tests that need one:
+ * each test starts it on a free loopback port in a private temporary
+ * directory, points conf and kv.c at it, and stops it afterwards, so no
+ * test sees another's keys.  It dies with the test process, so a failed
+ * test cannot leave it behind.  A missing redis-server fails the tests;
+ * it never skips them.  Also the harness for processes racing on it.
  */
 #include "config.h"
 
@@ -237,4 +237,54 @@ check_redis_get(const char *key)
 		v = strtoll(r->str, NULL, 10);
 	freeReplyObject(r);
 	return v;
+}
+
+void
+check_redis_race(char (*racer)(void *), void *arg,
+    char results[CHECK_REDIS_RACERS])
+{
+	char	 c;
+	int	 go[2], res[2], i, status;
+	pid_t	 pids[CHECK_REDIS_RACERS];
+	ssize_t	 n;
+	size_t	 got = 0;
+
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(res), 0);
+	for (i = 0; i < CHECK_REDIS_RACERS; i++) {
+		ck_assert_int_ne(pids[i] = fork(), -1);
+		if (pids[i] == 0) {
+			close(go[1]);
+			close(res[0]);
+			kv_close();	/* never share a connection */
+			c = 'e';
+			if (kv_init() == 0) {
+				/* Wait until the parent lets all go at once. */
+				while (read(go[0], &c, 1) == -1 &&
+				    errno == EINTR)
+					;
+				c = racer(arg);
+			}
+			(void)write(res[1], &c, 1);
+			kv_close();
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(res[1]);
+	close(go[1]);
+	while (got < CHECK_REDIS_RACERS && (n = read(res[0], results + got,
+	    CHECK_REDIS_RACERS - got)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	close(res[0]);
+	for (i = 0; i < CHECK_REDIS_RACERS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "racer %d: status %d", i, status);
+	}
+	ck_assert_uint_eq(got, CHECK_REDIS_RACERS);
 }

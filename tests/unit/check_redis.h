@@ -1,8 +1,9 @@
 /*
  * check_redis.h - a private redis-server for the unit tests that need a
- * real one (check_ratelimit.c, check_lockout.c): started on a free
- * loopback port in a temporary directory, with conf and kv.c pointed at
- * it.  A missing redis-server fails the tests; it never skips them.
+ * real one (check_gate.c, check_ratelimit.c, check_lockout.c): started on
+ * a free loopback port in a temporary directory, with conf and kv.c
+ * pointed at it.  A missing redis-server fails the tests; it never skips
+ * them.
  */
 #ifndef CHECK_REDIS_H
 #define CHECK_REDIS_H
@@ -24,5 +25,14 @@ long long	 check_redis_int(const char *, const char *);
 /* GET key as a number; -1 when there is no such key. */
 long long	 check_redis_get(const char *);
 void		 check_redis_sleep_ms(long);
+
+/*
+ * Forks CHECK_REDIS_RACERS processes, each with its own kv.c connection,
+ * that call the racer all at once; fills results[i] with the character
+ * racer i returned ('e' when it could not connect).
+ */
+#define CHECK_REDIS_RACERS	20
+void		 check_redis_race(char (*)(void *), void *,
+		    char [CHECK_REDIS_RACERS]);
 
 #endif /* CHECK_REDIS_H */

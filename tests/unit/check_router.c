@@ -13,27 +13,10 @@
 
 #include "aspida.h"
 #include "check_aspida.h"
-
-#define MAX_PARAMS	8
+#include "check_req.h"
 
 static struct arena	*ar;
 static struct req	 rq;
-static const char	*params[2 * MAX_PARAMS];
-static size_t		 nparams;
-
-static const char *
-io_param(void *ctx, const char *name)
-{
-	size_t	i;
-
-	(void)ctx;
-	for (i = 0; i < nparams; i++)
-		if (strcmp(params[2 * i], name) == 0)
-			return params[2 * i + 1];
-	return NULL;
-}
-
-static const struct req_io test_io = { .param = io_param };
 
 static void
 setup(void)
@@ -55,15 +38,11 @@ request(const char *method, const char *uri)
 {
 	enum aerr	e;
 
-	nparams = 0;
-	params[nparams * 2] = "REMOTE_ADDR";
-	params[nparams++ * 2 + 1] = "192.0.2.10";
-	params[nparams * 2] = "REQUEST_METHOD";
-	params[nparams++ * 2 + 1] = method;
-	params[nparams * 2] = "REQUEST_URI";
-	params[nparams++ * 2 + 1] = uri;
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_clear();
+	check_req_param("REMOTE_ADDR", "192.0.2.10");
+	check_req_param("REQUEST_METHOD", method);
+	check_req_param("REQUEST_URI", uri);
+	check_req_init(&rq, ar);
 	e = stage_parse(&rq);
 	ck_assert_msg(e == AERR_OK, "%s %s: parse gave %d", method, uri, e);
 }

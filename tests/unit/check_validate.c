@@ -15,8 +15,7 @@
 
 #include "aspida.h"
 #include "check_aspida.h"
-
-#define MAX_PARAMS	8
+#include "check_req.h"
 
 /* asset_id_valid: ^[A-Z0-9]{1,10}$ */
 
@@ -467,22 +466,6 @@ END_TEST
 
 static struct arena	*ar;
 static struct req	 rq;
-static const char	*params[2 * MAX_PARAMS];
-static size_t		 nparams;
-
-static const char *
-io_param(void *ctx, const char *name)
-{
-	size_t	i;
-
-	(void)ctx;
-	for (i = 0; i < nparams; i++)
-		if (strcmp(params[2 * i], name) == 0)
-			return params[2 * i + 1];
-	return NULL;
-}
-
-static const struct req_io test_io = { .param = io_param };
 
 static void
 setup(void)
@@ -504,15 +487,11 @@ validate(const char *uri)
 {
 	enum aerr	e;
 
-	nparams = 0;
-	params[nparams * 2] = "REMOTE_ADDR";
-	params[nparams++ * 2 + 1] = "192.0.2.10";
-	params[nparams * 2] = "REQUEST_METHOD";
-	params[nparams++ * 2 + 1] = "GET";
-	params[nparams * 2] = "REQUEST_URI";
-	params[nparams++ * 2 + 1] = uri;
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_clear();
+	check_req_param("REMOTE_ADDR", "192.0.2.10");
+	check_req_param("REQUEST_METHOD", "GET");
+	check_req_param("REQUEST_URI", uri);
+	check_req_init(&rq, ar);
 	ck_assert_msg((e = stage_parse(&rq)) == AERR_OK, "%s: parse %d", uri,
 	    e);
 	ck_assert_msg((e = stage_route(&rq)) == AERR_OK, "%s: route %d", uri,
@@ -620,9 +599,8 @@ validate_body(const struct route *rt, const char *json)
 {
 	enum aerr	 e;
 
-	nparams = 0;
-	arena_reset(ar);
-	req_init(&rq, ar, &test_io);
+	check_req_clear();
+	check_req_init(&rq, ar);
 	rq.route = rt;
 	/* As the router would have filled it, with a valid value. */
 	if (rt->params != NULL) {
