@@ -691,6 +691,35 @@ int		 ratelimit_check(struct req *, struct rl_check *);
 void		 ratelimit_local(struct rl_check *);
 void		 ratelimit_addr_key(const struct ipaddr *, char *, size_t);
 
+/* metrics.c: per-host counters in shared memory, for /metrics. */
+#define METRICS_BUCKETS	11
+enum metric {
+	METRIC_RATE_LIMITED,
+	METRIC_AUTH_FAILURES,
+	METRIC_LOCKOUTS,
+	METRIC_BLOCKED,
+	METRIC_AUTOBLOCKS,
+	METRIC_DEPENDENCY_ERRORS,
+	METRIC_QUOTA_EXCEEDED,
+	METRIC_CSRF_FAILURES,
+	METRIC_PRICES_REJECTED,
+	METRIC_ALERTS,
+	METRIC_CIRCUIT_OPENED,
+	METRIC__MAX
+};
+struct metrics_shm {
+	unsigned long long	 requests[RATE__MAX][5];
+	unsigned long long	 latency[METRICS_BUCKETS + 1];
+	unsigned long long	 latency_us;
+	unsigned long long	 counters[METRIC__MAX];
+};
+void		 metrics_init(void);
+void		 metrics_count(enum metric);
+void		 metrics_event(const char *);
+void		 metrics_request(enum rate_class, int, double);
+void		 metrics_render(struct buf *);
+enum aerr	 route_metrics(struct req *);
+
 /* breaker.c */
 int		 breaker_allow(void);
 void		 breaker_failure(void);

@@ -51,6 +51,7 @@ breaker_failure(void)
 	if (++errors >= conf->breaker_errors && state == BREAKER_CLOSED) {
 		state = BREAKER_OPEN;
 		opened_at = now;
+		metrics_count(METRIC_CIRCUIT_OPENED);
 		log_warnx("circuit breaker open for %lld seconds after %lld "
 		    "database errors", conf->breaker_cooldown, errors);
 	}

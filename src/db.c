@@ -316,6 +316,7 @@ db_fail(const char *reason)
 	char	why[256];
 
 	/* reason may be libpq's message, freed with the connection below. */
+	metrics_count(METRIC_DEPENDENCY_ERRORS);
 	(void)strlcpy(why, reason, sizeof(why));
 	why[strcspn(why, "\n")] = '\0';
 	if (pg != NULL)

@@ -112,6 +112,7 @@ event_record(struct req *r, const char *kind, enum severity sev,
 
 	if (details == NULL)
 		details = json_object_new_object();
+	metrics_event(kind);
 	route_name(r, route, sizeof(route));
 
 	line = json_object_new_object();

@@ -45,6 +45,7 @@ kv_fail(const char *reason)
 	char	why[128];
 
 	/* reason may point into the context freed below. */
+	metrics_count(METRIC_DEPENDENCY_ERRORS);
 	(void)strlcpy(why, reason, sizeof(why));
 	redisFree(rc);
 	rc = NULL;

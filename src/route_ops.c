@@ -47,3 +47,19 @@ route_readyz(struct req *r)
 		json_object_put(failing);
 	return json_respond(r, status, root);
 }
+
+/*
+ * Prometheus metrics, only to metrics_allow_ips (else the route does not
+ * exist: 404).  Loopback counts only without an untrusted
+ * X-Forwarded-For (API.md).
+ */
+enum aerr
+route_metrics(struct req *r)
+{
+	if (!stage_client_allowed(r, &conf->metrics_allow_ips))
+		return req_fail(r, AERR_NOT_FOUND, NULL);
+	metrics_render(&r->out);
+	r->status = 200;
+	r->content_type_out = "text/plain; version=0.0.4; charset=utf-8";
+	return AERR_OK;
+}

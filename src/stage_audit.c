@@ -19,6 +19,9 @@ stage_audit(struct req *r)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - r->started.tv_sec) * 1000LL +
 	    (now.tv_nsec - r->started.tv_nsec) / 1000000;
+	metrics_request(r->route ? r->route->rate : RATE_DEFAULT, r->status,
+	    (double)(now.tv_sec - r->started.tv_sec) +
+	    (double)(now.tv_nsec - r->started.tv_nsec) / 1e9);
 	if (r->status >= 500 && r->err == AERR_INTERNAL)
 		event_recordf(r, "server_error", SEV_CRITICAL,
 		    "status %d", r->status);

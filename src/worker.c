@@ -86,6 +86,7 @@ worker_main(int listen_fd)
 	if (password_init() == -1)
 		fatalx("password checks cannot start (is cracklib-runtime "
 		    "installed?)");
+	metrics_init();
 	(void)db_init();
 	(void)kv_init();
 	arena = arena_new();
