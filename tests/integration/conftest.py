@@ -145,8 +145,10 @@ class Stack:
     def call(self, function, *args, timeout=300):
         self.used = True
         environ = dict(os.environ, ASPIDA_STACK=self.env["ASPIDA_STACK"])
+        # `bash stack.sh FUNCTION ARGS` runs the function once; sourcing it under `bash -c` with
+        # $0 set to the file would trip its run-as-a-script branch and run it twice.
         proc = subprocess.run(
-            ["bash", "-c", 'source "$0" && "$@"', STACK_SH, function, *map(str, args)],
+            ["bash", STACK_SH, function, *map(str, args)],
             cwd=REPO, env=environ, capture_output=True, text=True, timeout=timeout,
         )
         if proc.returncode != 0:
