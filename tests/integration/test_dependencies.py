@@ -49,7 +49,7 @@ def all_healthy(http, stack, timeout=30):
     stack.stack_heal()
     n = 2 * expected_workers() + 2
     consecutive(http, "/readyz", 200, n, timeout, "every worker ready again")
-    consecutive(http, "/api/v1/price/BTC", 200, n, timeout, "every worker serving again")
+    consecutive(http, "/api/v1/prices/BTC?limit=1", 200, n, timeout, "every worker serving again")
 
 
 def assert_unavailable(r, elapsed, budget):
@@ -81,7 +81,7 @@ def test_postgresql_stopped_then_back(http, stack, aspida_log):
         stack.pg_start()
     # Back without restarting aspida, within the reconnect backoff's cap.
     retry_max = conf_int("db_retry_max_ms", 5000) / 1000
-    consecutive(http, "/api/v1/price/BTC", 200, 2 * expected_workers() + 2, retry_max + 5 + MARGIN,
+    consecutive(http, "/api/v1/prices/BTC?limit=1", 200, 2 * expected_workers() + 2, retry_max + 5 + MARGIN,
                 "PostgreSQL answered again")
     assert any("postgresql available again" in line for line in aspida_log.since())
     all_healthy(http, stack)
@@ -103,7 +103,7 @@ def test_postgresql_frozen_then_thawed(http, stack):
     finally:
         stack.pg_thaw()
     retry_max = conf_int("db_retry_max_ms", 5000) / 1000
-    consecutive(http, "/api/v1/price/BTC", 200, 2 * expected_workers() + 2,
+    consecutive(http, "/api/v1/prices/BTC?limit=1", 200, 2 * expected_workers() + 2,
                 retry_max + db_deadline() + 5 + MARGIN, "PostgreSQL answered again after the thaw")
     all_healthy(http, stack)
 
