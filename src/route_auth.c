@@ -117,6 +117,34 @@ hash_gate_enter(struct req *r, char *slot)
 	}
 }
 
+/*
+ * A new password (registration, change): judged for strength, then hashed
+ * through the per-host gate into hash (CRYPT_OUTPUT_SIZE bytes).
+ * Returns AERR_OK, or fails the request (weak_password, busy, 500).
+ */
+static enum aerr
+new_password_hash(struct req *r, const struct value *pw, const char *email,
+    char *hash)
+{
+	const char	*advice;
+	char		 slot[33];
+	enum aerr	 e;
+	int		 rc;
+
+	rc = password_check_strength(pw->s, pw->len, email, &advice);
+	if (rc == -1)
+		return req_fail(r, AERR_WEAK_PASSWORD, advice);
+	if (rc != 0)
+		return req_fail(r, AERR_INTERNAL, NULL);
+	if ((e = hash_gate_enter(r, slot)) != AERR_OK)
+		return e;
+	rc = password_hash(pw->s, pw->len, hash, CRYPT_OUTPUT_SIZE);
+	gate_leave(gate_name(), slot);
+	if (rc == -1)
+		return req_fail(r, AERR_INTERNAL, NULL);
+	return AERR_OK;
+}
+
 static struct json_object *
 user_json(PGresult *res)
 {
@@ -141,28 +169,17 @@ enum aerr
 route_register(struct req *r)
 {
 	const struct value	*pw = req_body(r, "password");
-	const char		*email, *advice, *params[3];
-	char			 hash[CRYPT_OUTPUT_SIZE], slot[33];
+	const char		*email, *params[3];
+	char			 hash[CRYPT_OUTPUT_SIZE];
 	PGresult		*res;
 	enum aerr		 e;
-	int			 rc;
 
 	if ((email = email_canonical(r, req_body(r, "email")->s)) == NULL)
 		return req_fail(r, AERR_INVALID_INPUT,
 		    "The email address is not valid.");
-	rc = password_check_strength(pw->s, pw->len, email, &advice);
-	if (rc == -1)
-		return req_fail(r, AERR_WEAK_PASSWORD, advice);
-	if (rc != 0)
-		return req_fail(r, AERR_INTERNAL, NULL);
-
 	/* Hash before looking: a taken email costs the same time. */
-	if ((e = hash_gate_enter(r, slot)) != AERR_OK)
+	if ((e = new_password_hash(r, pw, email, hash)) != AERR_OK)
 		return e;
-	rc = password_hash(pw->s, pw->len, hash, sizeof(hash));
-	gate_leave(gate_name(), slot);
-	if (rc == -1)
-		return req_fail(r, AERR_INTERNAL, NULL);
 	params[0] = email;
 	params[1] = hash;
 	params[2] = req_body(r, "full_name")->s;
@@ -531,11 +548,10 @@ route_password(struct req *r)
 {
 	const struct value	*cur = req_body(r, "current_password");
 	const struct value	*next = req_body(r, "new_password");
-	const char		*params[3], *advice, *email;
-	char			 uid[24], hash[CRYPT_OUTPUT_SIZE], slot[33];
+	const char		*params[3], *email;
+	char			 uid[24], hash[CRYPT_OUTPUT_SIZE];
 	PGresult		*res;
 	enum aerr		 e;
-	int			 rc;
 
 	(void)snprintf(uid, sizeof(uid), "%lld", r->who.user_id);
 	params[0] = uid;
@@ -547,17 +563,8 @@ route_password(struct req *r)
 	if ((e = check_password(r, email, cur, PQgetvalue(res, 0, 5))) !=
 	    AERR_OK)
 		return e;
-	rc = password_check_strength(next->s, next->len, email, &advice);
-	if (rc == -1)
-		return req_fail(r, AERR_WEAK_PASSWORD, advice);
-	if (rc != 0)
-		return req_fail(r, AERR_INTERNAL, NULL);
-	if ((e = hash_gate_enter(r, slot)) != AERR_OK)
+	if ((e = new_password_hash(r, next, email, hash)) != AERR_OK)
 		return e;
-	rc = password_hash(next->s, next->len, hash, sizeof(hash));
-	gate_leave(gate_name(), slot);
-	if (rc == -1)
-		return req_fail(r, AERR_INTERNAL, NULL);
 	params[1] = hash;
 	params[2] = "password_change";
 	e = db_query(r, DB_PASSWORD_CHANGE, params, &res);
