@@ -198,6 +198,7 @@ struct conf {
 	long long	 redis_port;
 	char		*redis_socket;
 	char		*redis_password_file;
+	char		*redis_user;
 	unsigned char	 redis_password[128];
 	size_t		 redis_password_len;
 	long long	 redis_connect_timeout_ms;
@@ -223,6 +224,30 @@ struct conf {
 	size_t		 cursor_secret_len;
 	/* events */
 	long long	 event_flush_seconds;
+	/* alerts (alerts.c) */
+	long long	 alert_login_failures_per_address;
+	long long	 alert_login_failures_address_window;
+	long long	 alert_rate_violations_per_address;
+	long long	 alert_rate_violations_window;
+	long long	 global_login_failures_per_min;
+	long long	 alert_global_login_failures_window;
+	long long	 alert_login_failures_per_account;
+	long long	 alert_login_failures_account_window;
+	long long	 alert_5xx_percent;
+	long long	 alert_5xx_window;
+	long long	 alert_5xx_min_requests;
+	long long	 alert_dependency_window;
+	long long	 alert_quota_percent;
+	long long	 alert_request_spike_factor;
+	long long	 alert_request_spike_min_requests;
+	long long	 alert_principal_window;
+	long long	 alert_forecast_error_percent;
+	long long	 alert_forecast_window;
+	long long	 alert_autoblock_minutes;
+	long long	 alert_flush_seconds;
+	char		**alert_command;
+	size_t		 nalert_command;
+	long long	 alert_command_timeout;
 	/* authentication: tokens */
 	char		*jwt_key_file;
 	char		*jwt_kid;
@@ -611,6 +636,11 @@ enum db_stmt {
 	DB_INGEST_LOAD,
 	DB_INGEST_COMMIT,
 	DB_FORECASTS_SCORE,
+	DB_ALERT_INSERT,
+	DB_ALERTS_LIST,
+	DB_EVENTS_LIST,
+	DB_ALERTS_PENDING,
+	DB_ALERT_CLAIM,
 	DB__MAX
 };
 struct pg_result;
@@ -631,6 +661,8 @@ struct redisReply *kv_command(struct req *, int, const char **,
 struct redisReply *kv_script(struct req *, const char *, const char *, int,
 		    int, const char **, const size_t *);
 int		 kv_ping(void);
+int		 kv_auth_argv(const char *, const unsigned char *, size_t,
+		    const char *[3], size_t [3]);
 void		 crypto_sha1_hex(const char *, char *);
 
 /* password.c: bcrypt over a peppered pre-hash; API.md's strength rules. */
@@ -659,6 +691,78 @@ void		 event_recordf(struct req *, const char *, enum severity,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 void		 event_flush_due(void);
 void		 event_flush_now(void);
+
+/*
+ * alerts.c: DESIGN.md's alert thresholds.  Counters live in Redis, fed by
+ * the event script (events.c) or by per-worker tallies flushed every
+ * alert_flush_seconds; a latch (SET NX with the window's TTL) fires each
+ * alert once per window.  aspidactl tick evaluates the per-principal
+ * rules and runs alert_command.
+ */
+enum alert_kind {
+	ALERT_LOGIN_FAILURES_ADDRESS,
+	ALERT_RATE_VIOLATIONS_ADDRESS,
+	ALERT_LOGIN_FAILURES_GLOBAL,
+	ALERT_SERVER_ERRORS,
+	ALERT_DEPENDENCY,
+	ALERT_LOGIN_FAILURES_ACCOUNT,
+	ALERT_QUOTA_BURST,
+	ALERT_REQUEST_SPIKE,
+	ALERT_FORECAST_ERROR,
+	ALERT__MAX
+};
+#define ALERT_SUBJECT_MAX	256
+#define ALERT_KEY_MAX		(ALERT_SUBJECT_MAX + 96)
+#define ALERTS_MAX_COUNTERS	3
+#define ALERT_ARGV_MAX		32
+struct alert_rule {
+	const char	*name;
+	enum severity	 severity;
+	int		 autoblock;	/* the subject is an address */
+};
+extern const struct alert_rule alert_rules[ALERT__MAX];
+/* One windowed counter an event feeds (a sliding-window estimate). */
+struct alert_counter {
+	enum alert_kind	 kind;
+	char		 subject[ALERT_SUBJECT_MAX];
+	long long	 amount;
+	long long	 threshold;
+	long long	 window;
+	long long	 window_start;
+	double		 prev_weight;	/* share of the previous window */
+	char		 cur[ALERT_KEY_MAX];
+	char		 prev[ALERT_KEY_MAX];
+	char		 latch[ALERT_KEY_MAX];
+};
+/* An alert as stored and as alert_command reads it. */
+struct alert {
+	long long	 id;		/* 0: not stored */
+	const char	*kind;
+	const char	*severity;
+	const char	*subject;	/* may be NULL */
+	const char	*value;		/* decimal text */
+	const char	*threshold;
+	long long	 window;
+	long long	 ts;
+	const char	*details;	/* JSON text, or NULL */
+};
+void		 alerts_counter_init(struct alert_counter *, enum alert_kind,
+		    const char *, long long, long long, long long, long long);
+size_t		 alerts_event_counters(struct req *, const char *,
+		    struct alert_counter *, size_t);
+void		 alerts_counter_fired(struct req *,
+		    const struct alert_counter *, long long);
+int		 alerts_ratio_over(long long, long long, long long, long long);
+int		 alerts_spike(long long, double, long long, long long);
+int		 alerts_quota_over(long long, long long, long long);
+struct json_object *alerts_json(const struct alert *);
+void		 alerts_from_row(struct pg_result *, int, struct alert *);
+int		 alerts_argv(char *const *, size_t, const char **, size_t,
+		    const char **);
+void		 alerts_fire(struct req *, enum alert_kind, const char *,
+		    double, long long, long long);
+void		 alerts_audit(struct req *);
+int		 alerts_tick(struct pg_result *);
 
 /* ratelimit.c */
 #define RL_MAX_LIMITS	3
@@ -728,10 +832,11 @@ int		 breaker_is_open(void);
 
 /* blocklist.c */
 enum aerr	 blocklist_check(struct req *);
-int		 blocklist_add(struct req *, const char *, const char *,
+long long	 blocklist_add(struct req *, const char *, const char *,
 		    long long, const char *, int);
 void		 blocklist_note_violation(struct req *, long long);
 void		 blocklist_note_failed_credential(struct req *);
+void		 blocklist_autoblock(struct req *, const char *, long long);
 
 /* lockout.c */
 long long	 lockout_check(struct req *, const char *);
@@ -747,6 +852,7 @@ extern volatile sig_atomic_t worker_stop;
 
 /* sandbox.c */
 void		 sandbox_limits(void);
+int		 sandbox_filter(char **);
 
 /* route_market.c, route_ops.c */
 enum aerr	 route_assets(struct req *);
@@ -774,6 +880,8 @@ enum aerr	 route_admin_blocks_list(struct req *);
 enum aerr	 route_admin_blocks_delete(struct req *);
 enum aerr	 route_admin_unlock(struct req *);
 enum aerr	 route_admin_revoke(struct req *);
+enum aerr	 route_admin_events(struct req *);
+enum aerr	 route_admin_alerts(struct req *);
 enum aerr	 route_login(struct req *);
 enum aerr	 route_refresh(struct req *);
 enum aerr	 route_logout(struct req *);

@@ -1,15 +1,19 @@
 /*
- * aspidactl: the administrator's tool.  This file holds the command
- * table and the commands the foundation needs: migrate (apply pending
- * schema migrations, each in its own transaction, under an advisory lock
- * so two migrators cannot interleave) and check-config.  Later work adds
- * users, keys, ip blocks, events, alerts, import and tick as rows.
+ * aspidactl: the administrator's tool.  One table, cmds[], gives every
+ * command its name, its forms, its function and its help paragraph, so
+ * "aspidactl help", "CMD --help" and the usage errors come from the same
+ * row.  The commands: migrate (pending schema migrations, each in its own
+ * transaction under an advisory lock so two migrators cannot interleave),
+ * check-config, user, unlock, revoke-sessions, key, tick, ip,
+ * import-prices, events and alerts.  Exit statuses are CTL_* below, as
+ * aspidactl(8) documents them.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +35,27 @@
 #define MIGRATION_LOCK	"7354626"	/* advisory lock key: "aspida" */
 #define MIGRATION_MAX	(4 * 1024 * 1024)
 
+/*
+ * Exit statuses, as aspidactl(8) documents them under EXIT STATUS.  A
+ * script can tell "retry later" (1) from "fix the command" (2) and from
+ * "nothing to do" (3).
+ */
+#define CTL_OK		0	/* done */
+#define CTL_FAIL	1	/* configuration, secrets, PostgreSQL, Redis, files */
+#define CTL_USAGE	2	/* wrong command line; nothing was done */
+#define CTL_REFUSED	3	/* no such user, key or block; already exists;
+				   a weak password; lines rejected */
+
+/*
+ * One row per command.  usage lists its forms separated by " | ";
+ * help is the paragraph "aspidactl help CMD" and "CMD --help" print,
+ * after the forms.  A new command is one row and one function.
+ */
 struct ctl_cmd {
 	const char	*name;
 	const char	*usage;
 	int		(*fn)(int, char **);
+	const char	*help;
 };
 
 static const char *sql_dir;
@@ -48,33 +69,218 @@ static int	cmd_key(int, char **);
 static int	cmd_tick(int, char **);
 static int	cmd_ip(int, char **);
 static int	cmd_import_prices(int, char **);
+static int	cmd_events(int, char **);
+static int	cmd_alerts(int, char **);
 
 static const struct ctl_cmd cmds[] = {
-	{ "migrate", "migrate [--sql-dir DIR]", cmd_migrate },
-	{ "check-config", "check-config", cmd_check_config },
+	{ "migrate", "migrate [--sql-dir DIR]", cmd_migrate,
+	    "Apply the pending schema migrations (DIR, else $ASPIDA_SQL_DIR, "
+	    "else the installed sql directory) as the owner role of "
+	    "db_owner_conninfo, each in its own transaction under an "
+	    "advisory lock, so running it again or twice at once is safe." },
+	{ "check-config", "check-config", cmd_check_config,
+	    "Check the configuration file and its secret files as "
+	    "\"aspida -n\" does, and print \"FILE: configuration OK\" or "
+	    "the file, line or key, and the problem.  Run it as the user "
+	    "aspida runs as, who owns the secret files." },
 	{ "user", "user add EMAIL [--admin] [--name NAME] | user list",
-	    cmd_user },
-	{ "unlock", "unlock EMAIL", cmd_unlock },
-	{ "revoke-sessions", "revoke-sessions EMAIL", cmd_revoke_sessions },
-	{ "key", "key list [EMAIL] | key revoke ID", cmd_key },
-	{ "tick", "tick", cmd_tick },
+	    cmd_user,
+	    "Create a user (an administrator with --admin; the only way to "
+	    "make one), reading the password from standard input, never "
+	    "from the command line; it must pass the same strength checks "
+	    "as registration.  \"user list\" prints every user: id, email, "
+	    "role, creation time and name." },
+	{ "unlock", "unlock EMAIL", cmd_unlock,
+	    "Lift the login lock of the account with this email: clear its "
+	    "failure count, lock and lock level in Redis.  Unknown emails "
+	    "are locked like real ones, so any well-formed email is "
+	    "accepted." },
+	{ "revoke-sessions", "revoke-sessions EMAIL", cmd_revoke_sessions,
+	    "The incident tool for a compromised account: raise the user's "
+	    "token generation and revoke every refresh family and API key "
+	    "in one statement, so every access token, refresh token and key "
+	    "of the user stops working." },
+	{ "key", "key list [EMAIL] | key revoke ID", cmd_key,
+	    "List the API keys of every user or of one (id, email, name, "
+	    "prefix, scopes, state, expiry, uses), or revoke the live key "
+	    "with this id; its next request is refused." },
+	{ "tick", "tick", cmd_tick,
+	    "The periodic work, run every minute by a timer or cron: write "
+	    "out the security events counted in Redis and the API keys' "
+	    "use, and score the forecasts whose horizon has passed.  Needs "
+	    "PostgreSQL and Redis." },
 	{ "ip", "ip block CIDR [--minutes N] [--reason TEXT] | ip unblock ID | "
-	    "ip list", cmd_ip },
+	    "ip list", cmd_ip,
+	    "Block an address or network (for N minutes, 1 to 525600, else "
+	    "until unblocked): its requests get 403 before their body is "
+	    "read, on every host within about a second.  \"ip unblock\" "
+	    "ends a block by id, made by hand or automatically; \"ip list\" "
+	    "prints the active ones." },
 	{ "import-prices", "import-prices FILE.csv --source NAME",
-	    cmd_import_prices },
+	    cmd_import_prices,
+	    "Load \"asset_id,ts,price\" lines through exactly the checks a "
+	    "signed price feed passes, as the runtime role of db_conninfo, "
+	    "in transactions of 1000 points; print each rejected line with "
+	    "its reason, then the totals.  Exits 3 when some lines were "
+	    "rejected." },
+	{ "events", "events [--type T] [--since TS] [--limit N]", cmd_events,
+	    "Print the security events, newest first: of one kind (T, e.g. "
+	    "login_failure), recorded at or after TS (RFC 3339, e.g. "
+	    "2026-01-02T03:04:05Z), at most N (1 to 1000, default 100)." },
+	{ "alerts", "alerts [--since TS] [--limit N]", cmd_alerts,
+	    "Print the alerts, newest first: raised at or after TS (RFC "
+	    "3339), at most N (1 to 1000, default 100)." },
 };
 
-static void __attribute__((noreturn)) usage(void);
+#define CTL_NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 
+static const struct ctl_cmd *ctl_current;	/* the command running */
+
+static void __attribute__((noreturn)) usage(void);
+static void __attribute__((noreturn, format(printf, 1, 2)))
+		ctl_bad_arg(const char *, ...);
+static void __attribute__((format(printf, 1, 2))) ctl_warn(const char *, ...);
+
+/*
+ * Prints "FIRST aspidactl [-f file] FORM" for each form of c->usage, the
+ * forms after the first indented to line up; an overview leaves out
+ * "[-f file]".
+ */
+static void
+ctl_print_forms(FILE *f, const struct ctl_cmd *c, const char *first)
+{
+	const char	*s = c->usage, *bar;
+	int		 n = 0, overview = first[0] == ' ';
+
+	do {
+		bar = strstr(s, " | ");
+		fprintf(f, "%*s aspidactl %s%.*s\n", (int)strlen(first),
+		    n++ == 0 ? first : "", overview ? "" : "[-f file] ",
+		    (int)(bar ? (size_t)(bar - s) : strlen(s)), s);
+		s = bar ? bar + 3 : NULL;
+	} while (s != NULL);
+}
+
+/* Prints a paragraph word-wrapped at 72 columns. */
+static void
+ctl_wrap(FILE *f, const char *s)
+{
+	size_t	col = 0, w;
+
+	while (*s != '\0') {
+		s += strspn(s, " ");
+		if ((w = strcspn(s, " ")) == 0)
+			break;
+		if (col > 0 && col + 1 + w > 72) {
+			fputc('\n', f);
+			col = 0;
+		} else if (col > 0) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", (int)w, s);
+		col += w;
+		s += w;
+	}
+	fputc('\n', f);
+}
+
+/*
+ * Usage errors: the forms of the command that was being run (or of every
+ * command), on standard error, and exit 2.
+ */
 static void
 usage(void)
 {
 	size_t	i;
 
-	fprintf(stderr, "usage: aspidactl [-f file] command [args]\ncommands:\n");
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(stderr, "\taspidactl %s\n", cmds[i].usage);
-	exit(2);
+	if (ctl_current != NULL) {
+		fprintf(stderr, "aspidactl: %s: wrong arguments\n",
+		    ctl_current->name);
+		ctl_print_forms(stderr, ctl_current, "usage:");
+		fprintf(stderr, "Try \"aspidactl %s --help\".\n",
+		    ctl_current->name);
+		exit(CTL_USAGE);
+	}
+	fprintf(stderr, "usage: aspidactl [-f file] command [argument ...]\n"
+	    "       aspidactl help [command]\ncommands:\n");
+	for (i = 0; i < CTL_NCMDS; i++)
+		ctl_print_forms(stderr, &cmds[i], "     ");
+	exit(CTL_USAGE);
+}
+
+/* A malformed argument: the reason, naming the command, and exit 2. */
+static void
+ctl_bad_arg(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "aspidactl: %s: ", ctl_current ? ctl_current->name :
+	    "usage");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry \"aspidactl %s --help\".\n",
+	    ctl_current ? ctl_current->name : "help");
+	exit(CTL_USAGE);
+}
+
+/* An error message naming the command; fmt ends in a newline. */
+static void
+ctl_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (ctl_current != NULL)
+		fprintf(stderr, "aspidactl: %s: ", ctl_current->name);
+	else
+		fprintf(stderr, "aspidactl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static const struct ctl_cmd *
+ctl_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < CTL_NCMDS; i++)
+		if (strcmp(name, cmds[i].name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+/* "aspidactl CMD --help": the command's forms and paragraph, exit 0. */
+static void __attribute__((noreturn))
+ctl_help_cmd(const struct ctl_cmd *c)
+{
+	ctl_print_forms(stdout, c, "usage:");
+	fputc('\n', stdout);
+	ctl_wrap(stdout, c->help != NULL ? c->help :
+	    "See aspidactl(8) for this command.");
+	printf("\nExit status: 0 done, 1 failure, 2 usage error, "
+	    "3 refused (see aspidactl(8)).\n");
+	exit(fflush(stdout) == 0 ? CTL_OK : CTL_FAIL);
+}
+
+/* "aspidactl --help" and "aspidactl help": every command, exit 0. */
+static void __attribute__((noreturn))
+ctl_help_all(void)
+{
+	size_t	i;
+
+	printf("usage: aspidactl [-f file] command [argument ...]\n"
+	    "       aspidactl help [command]\n"
+	    "       aspidactl command --help\n\n"
+	    "The administrator's tool for aspida(8).  Commands:\n");
+	for (i = 0; i < CTL_NCMDS; i++)
+		ctl_print_forms(stdout, &cmds[i], "     ");
+	printf("\nExit status: 0 done, 1 failure (configuration, secrets, "
+	    "PostgreSQL,\nRedis, files), 2 usage error, 3 refused (no such "
+	    "user, key or\nblock; already exists; weak password; rejected "
+	    "lines).\nSee aspidactl(8).\n");
+	exit(fflush(stdout) == 0 ? CTL_OK : CTL_FAIL);
 }
 
 static PGconn *
@@ -83,7 +289,7 @@ owner_connect(void)
 	PGconn	*c = PQconnectdb(conf->db_owner_conninfo);
 
 	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "aspidactl: cannot connect to the database: %s",
+		ctl_warn("cannot connect to the database: %s",
 		    PQerrorMessage(c));
 		PQfinish(c);
 		return NULL;
@@ -99,7 +305,7 @@ exec_ok(PGconn *c, const char *sql, const char *what)
 			    PQresultStatus(res) == PGRES_TUPLES_OK;
 
 	if (!ok)
-		fprintf(stderr, "aspidactl: %s: %s", what, PQerrorMessage(c));
+		ctl_warn("%s: %s", what, PQerrorMessage(c));
 	PQclear(res);
 	return ok ? 0 : -1;
 }
@@ -120,7 +326,7 @@ slurp(const char *path)
 
 	if ((f = fopen(path, "re")) == NULL || fstat(fileno(f), &st) == -1 ||
 	    st.st_size > MIGRATION_MAX) {
-		fprintf(stderr, "aspidactl: %s: %s\n", path,
+		ctl_warn("%s: %s\n", path,
 		    f ? "too large" : strerror(errno));
 		if (f)
 			fclose(f);
@@ -128,7 +334,7 @@ slurp(const char *path)
 	}
 	if ((s = calloc(1, (size_t)st.st_size + 1)) == NULL ||
 	    fread(s, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		fprintf(stderr, "aspidactl: %s: read error\n", path);
+		ctl_warn("%s: read error\n", path);
 		free(s);
 		fclose(f);
 		return NULL;
@@ -177,7 +383,7 @@ cmd_migrate(int argc, char **argv)
 	else if (argc != 1)
 		usage();
 	if ((d = opendir(sql_dir)) == NULL) {
-		fprintf(stderr, "aspidactl: %s: %s\n", sql_dir, strerror(errno));
+		ctl_warn("%s: %s\n", sql_dir, strerror(errno));
 		return 1;
 	}
 	while ((de = readdir(d)) != NULL && n < 256) {
@@ -218,7 +424,7 @@ cmd_migrate(int argc, char **argv)
 		res = PQexecParams(c, "INSERT INTO schema_migrations (version)"
 		    " VALUES ($1)", 1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "aspidactl: recording %s: %s", version,
+			ctl_warn("recording %s: %s", version,
 			    PQerrorMessage(c));
 			rc = 1;
 		}
@@ -249,7 +455,7 @@ cmd_check_config(int argc, char **argv)
 	if (argc != 1)
 		usage();
 	if (conf_load_secrets(conf, geteuid(), &cause) == -1) {
-		fprintf(stderr, "aspidactl: %s\n", cause ? cause : "out of memory");
+		ctl_warn("%s\n", cause ? cause : "out of memory");
 		free(cause);
 		return 1;
 	}
@@ -264,20 +470,28 @@ ctl_secrets(void)
 	char	*cause = NULL;
 
 	if (conf_load_secrets(conf, geteuid(), &cause) == -1) {
-		fprintf(stderr, "aspidactl: %s\n", cause ? cause : "out of memory");
+		ctl_warn("%s\n", cause ? cause : "out of memory");
 		free(cause);
 		return -1;
 	}
 	return 0;
 }
 
+/* A row id as the command line gives it: 1 to 18 digits. */
+static int
+ctl_id_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return n >= 1 && n <= 18 && strspn(s, "0123456789") == n;
+}
+
+/* Canonicalizes an email argument; a malformed one is a usage error. */
 static int
 ctl_email(const char *in, char *out, size_t outsize)
 {
-	if (email_canonicalize(in, out, outsize) == -1) {
-		fprintf(stderr, "aspidactl: %s: not a valid email address\n", in);
-		return -1;
-	}
+	if (email_canonicalize(in, out, outsize) == -1)
+		ctl_bad_arg("%s: not a valid email address", in);
 	return 0;
 }
 
@@ -338,25 +552,25 @@ user_add(int argc, char **argv)
 	    ctl_secrets() == -1)
 		return 1;
 	if (password_init() == -1) {
-		fprintf(stderr, "aspidactl: the password dictionary is missing "
+		ctl_warn("the password dictionary is missing "
 		    "(install cracklib-runtime)\n");
 		return 1;
 	}
 	if (read_password(pw, sizeof(pw)) == -1) {
-		fprintf(stderr, "aspidactl: no password read\n");
+		ctl_warn("no password read\n");
 		return 1;
 	}
 	rc = password_check_strength(pw, strlen(pw), email, &advice);
 	if (rc != 0) {
 		explicit_bzero(pw, sizeof(pw));
-		fprintf(stderr, "aspidactl: weak password: %s\n",
+		ctl_warn("weak password: %s\n",
 		    rc == -1 ? advice : "the strength check failed");
-		return 1;
+		return rc == -1 ? CTL_REFUSED : CTL_FAIL;
 	}
 	rc = password_hash(pw, strlen(pw), hash, sizeof(hash));
 	explicit_bzero(pw, sizeof(pw));
 	if (rc == -1) {
-		fprintf(stderr, "aspidactl: hashing failed\n");
+		ctl_warn("hashing failed\n");
 		return 1;
 	}
 	if (name == NULL) {
@@ -378,10 +592,11 @@ user_add(int argc, char **argv)
 	explicit_bzero(hash, sizeof(hash));
 	rc = 1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fprintf(stderr, "aspidactl: %s", PQerrorMessage(c));
-	else if (PQntuples(res) != 1)
-		fprintf(stderr, "aspidactl: %s is already registered\n", email);
-	else {
+		ctl_warn("%s", PQerrorMessage(c));
+	else if (PQntuples(res) != 1) {
+		ctl_warn("%s is already registered\n", email);
+		rc = CTL_REFUSED;
+	} else {
 		printf("added %s %s (id %s)\n", admin ? "admin" : "user", email,
 		    PQgetvalue(res, 0, 0));
 		rc = 0;
@@ -404,7 +619,7 @@ user_list(void)
 	    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 	    " FROM users ORDER BY id");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "aspidactl: %s", PQerrorMessage(c));
+		ctl_warn("%s", PQerrorMessage(c));
 		PQclear(res);
 		PQfinish(c);
 		return 1;
@@ -440,7 +655,7 @@ cmd_unlock(int argc, char **argv)
 	if (ctl_email(argv[1], email, sizeof(email)) == -1)
 		return 1;
 	if (kv_init() == -1 || lockout_clear(email) == -1) {
-		fprintf(stderr, "aspidactl: Redis is not reachable\n");
+		ctl_warn("Redis is not reachable\n");
 		return 1;
 	}
 	printf("unlocked %s\n", email);
@@ -460,6 +675,7 @@ cmd_revoke_sessions(int argc, char **argv)
 	PGconn		*c;
 	PGresult	*res;
 	long long	 uid;
+	int		 rc;
 
 	if (argc != 2)
 		usage();
@@ -478,12 +694,14 @@ cmd_revoke_sessions(int argc, char **argv)
 	    " SELECT id FROM u", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			fprintf(stderr, "aspidactl: %s", PQerrorMessage(c));
+			ctl_warn("%s", PQerrorMessage(c));
 		else
-			fprintf(stderr, "aspidactl: no user %s\n", email);
+			ctl_warn("no user %s\n", email);
+		rc = PQresultStatus(res) != PGRES_TUPLES_OK ? CTL_FAIL :
+		    CTL_REFUSED;
 		PQclear(res);
 		PQfinish(c);
-		return 1;
+		return rc;
 	}
 	uid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -491,7 +709,7 @@ cmd_revoke_sessions(int argc, char **argv)
 	if (kv_init() == 0)
 		stage_auth_forget_user(uid);
 	else
-		fprintf(stderr, "aspidactl: warning: Redis is not reachable; "
+		ctl_warn("warning: Redis is not reachable; "
 		    "cached sessions end within a minute\n");
 	printf("revoked every session and API key of %s\n", email);
 	return 0;
@@ -514,7 +732,7 @@ cmd_tick(int argc, char **argv)
 	if (argc != 1)
 		usage();
 	if (db_init() == -1 || kv_init() == -1) {
-		fprintf(stderr, "aspidactl: tick: PostgreSQL or Redis is not "
+		ctl_warn("PostgreSQL or Redis is not "
 		    "reachable\n");
 		return 1;
 	}
@@ -525,6 +743,9 @@ cmd_tick(int argc, char **argv)
 	else
 		printf("tick: %d forecast%s scored\n", PQntuples(res),
 		    PQntuples(res) == 1 ? "" : "s");
+	/* Alerts: the queued ones, the per-principal rules, alert_command. */
+	if (alerts_tick(res) == -1)
+		rc = 1;
 	PQclear(res);
 	db_close();
 	kv_close();
@@ -544,7 +765,7 @@ print_query(const char *sql, int n, const char *const *params,
 		return 1;
 	res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "aspidactl: %s", PQerrorMessage(c));
+		ctl_warn("%s", PQerrorMessage(c));
 		rc = 1;
 	} else {
 		if (header != NULL)
@@ -571,7 +792,7 @@ exec_count(const char *sql, int n, const char *const *params, int *rows)
 		return 1;
 	res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "aspidactl: %s", PQerrorMessage(c));
+		ctl_warn("%s", PQerrorMessage(c));
 		rc = 1;
 	} else
 		*rows = PQntuples(res);
@@ -604,18 +825,15 @@ cmd_key(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
 		params[0] = argv[2];
-		if (strspn(argv[2], "0123456789") != strlen(argv[2]) ||
-		    *argv[2] == '\0') {
-			fprintf(stderr, "aspidactl: %s: not a key id\n", argv[2]);
-			return 1;
-		}
+		if (!ctl_id_valid(argv[2]))
+			ctl_bad_arg("%s: not a key id", argv[2]);
 		if (exec_count("UPDATE api_keys SET revoked_at = now()"
 		    " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id",
 		    1, params, &rows) != 0)
 			return 1;
 		if (rows != 1) {
-			fprintf(stderr, "aspidactl: no live key %s\n", argv[2]);
-			return 1;
+			ctl_warn("no live key %s\n", argv[2]);
+			return CTL_REFUSED;
 		}
 		printf("revoked key %s\n", argv[2]);
 		return 0;
@@ -630,7 +848,7 @@ blocks_changed(void)
 	const char	*argv[2] = { "INCR", "aspida:blocks:ver" };
 
 	if (kv_init() == -1) {
-		fprintf(stderr, "aspidactl: warning: Redis is not reachable; "
+		ctl_warn("warning: Redis is not reachable; "
 		    "workers pick the change up within a minute\n");
 		return;
 	}
@@ -655,22 +873,18 @@ cmd_ip(int argc, char **argv)
 		    " expires_at > now() ORDER BY id", 0, NULL,
 		    "ID\tCIDR\tREASON\tBY\tKIND\tEXPIRES");
 	if (argc >= 3 && strcmp(argv[1], "block") == 0) {
-		if (cidr_parse(argv[2], &cidr) == -1) {
-			fprintf(stderr, "aspidactl: %s: not a CIDR block\n",
+		if (cidr_parse(argv[2], &cidr) == -1)
+			ctl_bad_arg("%s: not an address or CIDR block",
 			    argv[2]);
-			return 1;
-		}
 		for (i = 3; i < argc; i++) {
 			if (strcmp(argv[i], "--minutes") == 0 && i + 1 < argc) {
 				i++;
 				m = strspn(argv[i], "0123456789") ==
 				    strlen(argv[i]) && strlen(argv[i]) <= 6 ?
 				    strtoll(argv[i], NULL, 10) : -1;
-				if (m < 1 || m > 525600) {
-					fprintf(stderr, "aspidactl: --minutes "
-					    "is 1 to 525600\n");
-					return 1;
-				}
+				if (m < 1 || m > 525600)
+					ctl_bad_arg("--minutes %s: from 1 to "
+					    "525600", argv[i]);
 				(void)snprintf(mins, sizeof(mins), "%lld", m);
 			} else if (strcmp(argv[i], "--reason") == 0 &&
 			    i + 1 < argc)
@@ -698,21 +912,16 @@ cmd_ip(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "unblock") == 0) {
 		params[0] = argv[2];
-		if (strspn(argv[2], "0123456789") != strlen(argv[2]) ||
-		    *argv[2] == '\0') {
-			fprintf(stderr, "aspidactl: %s: not a block id\n",
-			    argv[2]);
-			return 1;
-		}
+		if (!ctl_id_valid(argv[2]))
+			ctl_bad_arg("%s: not a block id", argv[2]);
 		/* Ended, not deleted: the table keeps the history. */
 		if (exec_count("UPDATE ip_blocks SET expires_at = now()"
 		    " WHERE id = $1::bigint AND (expires_at IS NULL OR"
 		    " expires_at > now()) RETURNING id", 1, params, &rows) != 0)
 			return 1;
 		if (rows != 1) {
-			fprintf(stderr, "aspidactl: no active block %s\n",
-			    argv[2]);
-			return 1;
+			ctl_warn("no active block %s\n", argv[2]);
+			return CTL_REFUSED;
 		}
 		blocks_changed();
 		printf("unblocked %s\n", argv[2]);
@@ -769,7 +978,7 @@ import_flush(struct req *r, const char *source, struct import_chunk *ch,
 	req_new_id(r->id);
 	if (ch->n > 0 && (e = ingest_store_batch(r, source, ch->points, ch->n,
 	    &res)) != AERR_OK) {
-		fprintf(stderr, "aspidactl: lines %lu to %lu: %s; the lines "
+		ctl_warn("lines %lu to %lu: %s; the lines "
 		    "before them are stored\n", ch->line[0],
 		    ch->line[ch->n - 1], e == AERR_UNAVAILABLE ? "the database "
 		    "did not answer in time" : e == AERR_BUSY ? "other batches "
@@ -842,20 +1051,17 @@ cmd_import_prices(int argc, char **argv)
 	}
 	if (file == NULL || source == NULL)
 		usage();
-	if (!import_source_valid(source)) {
-		fprintf(stderr, "aspidactl: %s: a source name is 1 to 32 of "
-		    "a-z, 0-9, '_' and '-', not starting with '_' or '-'\n",
-		    source);
-		return 1;
-	}
+	if (!import_source_valid(source))
+		ctl_bad_arg("%s: a source name is 1 to 32 of a-z, 0-9, '_' "
+		    "and '-', not starting with '_' or '-'", source);
 	if ((f = fopen(file, "re")) == NULL) {
-		fprintf(stderr, "aspidactl: %s: %s\n", file, strerror(errno));
+		ctl_warn("%s: %s\n", file, strerror(errno));
 		return 1;
 	}
 	if (fgets(buf, sizeof(buf), f) == NULL ||
 	    (buf[strcspn(buf, "\r\n")] = '\0', strcmp(buf,
 	    "asset_id,ts,price") != 0)) {
-		fprintf(stderr, "aspidactl: %s: the first line must be "
+		ctl_warn("%s: the first line must be "
 		    "\"asset_id,ts,price\"\n", file);
 		fclose(f);
 		return 1;
@@ -863,13 +1069,13 @@ cmd_import_prices(int argc, char **argv)
 	lineno = 1;
 	crypto_init();
 	if (db_init() == -1) {
-		fprintf(stderr, "aspidactl: cannot connect to the database as "
+		ctl_warn("cannot connect to the database as "
 		    "db_conninfo says\n");
 		fclose(f);
 		return 1;
 	}
 	if ((ch = calloc(1, sizeof(*ch))) == NULL) {
-		fprintf(stderr, "aspidactl: out of memory\n");
+		ctl_warn("out of memory\n");
 		fclose(f);
 		return 1;
 	}
@@ -922,7 +1128,7 @@ cmd_import_prices(int argc, char **argv)
 			goto done;
 	}
 	if (ferror(f)) {
-		fprintf(stderr, "aspidactl: %s: read error after line %lu; the "
+		ctl_warn("%s: read error after line %lu; the "
 		    "lines before it are stored\n", file, lineno);
 		goto done;
 	}
@@ -945,16 +1151,21 @@ done:
 int
 main(int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 	const char	*path = NULL;
 	char		*cause = NULL;
-	size_t		 i;
-	int		 ch;
+	int		 ch, i;
 
-	while ((ch = getopt(argc, argv, "+f:")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			path = optarg;
 			break;
+		case 'h':
+			ctl_help_all();
 		default:
 			usage();
 		}
@@ -963,17 +1174,123 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
+
+	/* Help and usage errors need no configuration. */
+	if (strcmp(argv[0], "help") == 0) {
+		if (argc == 1)
+			ctl_help_all();
+		if (argc == 2 && (ctl_current = ctl_find(argv[1])) != NULL)
+			ctl_help_cmd(ctl_current);
+		if (argc == 2) {
+			fprintf(stderr, "aspidactl: help: %s: no such command\n",
+			    argv[1]);
+			usage();
+		}
+		fprintf(stderr, "aspidactl: help: one command at most\n");
+		usage();
+	}
+	if ((ctl_current = ctl_find(argv[0])) == NULL) {
+		fprintf(stderr, "aspidactl: %s: no such command\n", argv[0]);
+		usage();
+	}
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			ctl_help_cmd(ctl_current);
+
 	if ((sql_dir = getenv("ASPIDA_SQL_DIR")) == NULL)
 		sql_dir = DATADIR "/sql";
 	log_init("aspidactl", 1, LOG_DAEMON);
 	path = conf_default_path(path);
 	if ((conf = conf_load(path, &cause)) == NULL) {
-		fprintf(stderr, "aspidactl: %s\n", cause ? cause : "out of memory");
+		ctl_warn("%s\n", cause ? cause : "out of memory");
 		free(cause);
-		return 1;
+		return CTL_FAIL;
 	}
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (strcmp(argv[0], cmds[i].name) == 0)
-			return cmds[i].fn(argc, argv);
-	usage();
+	return ctl_current->fn(argc, argv);
+}
+
+/*
+ * The options of events and alerts: --type (events only), --since (RFC
+ * 3339), --limit (1 to 1000, default 100).  A bad one exits 2.
+ */
+static void
+list_options(int argc, char **argv, int typed, const char **type,
+    char *since, size_t ssize, char *limit, size_t lsize)
+{
+	long long	 v;
+	int		 i;
+
+	*type = NULL;
+	since[0] = '\0';
+	(void)snprintf(limit, lsize, "100");
+	for (i = 1; i < argc; i++) {
+		if (i + 1 >= argc)
+			usage();
+		if (typed && strcmp(argv[i], "--type") == 0) {
+			*type = argv[++i];
+			if (**type == '\0' || strlen(*type) > 64 ||
+			    strspn(*type, "abcdefghijklmnopqrstuvwxyz"
+			    "0123456789_") != strlen(*type))
+				ctl_bad_arg("--type is an event kind, "
+				    "e.g. login_failure");
+		} else if (strcmp(argv[i], "--since") == 0) {
+			i++;
+			if (timestamp_parse(argv[i], strlen(argv[i]), &v) == -1)
+				ctl_bad_arg("--since is an RFC 3339 time, "
+				    "e.g. 2026-01-02T03:04:05Z");
+			(void)snprintf(since, ssize, "%lld", v);
+		} else if (strcmp(argv[i], "--limit") == 0) {
+			i++;
+			v = strspn(argv[i], "0123456789") == strlen(argv[i]) &&
+			    strlen(argv[i]) <= 4 ? strtoll(argv[i], NULL, 10) :
+			    -1;
+			if (v < 1 || v > 1000)
+				ctl_bad_arg("--limit is 1 to 1000");
+			(void)snprintf(limit, lsize, "%lld", v);
+		} else
+			usage();
+	}
+}
+
+/* The security events, newest first. */
+static int
+cmd_events(int argc, char **argv)
+{
+	const char	*params[3], *type;
+	char		 since[24], limit[24];
+
+	list_options(argc, argv, 1, &type, since, sizeof(since), limit,
+	    sizeof(limit));
+	params[0] = type;
+	params[1] = since[0] ? since : NULL;
+	params[2] = limit;
+	return print_query("SELECT id, to_char(ts AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), kind, severity,"
+	    " coalesce(host(client_ip), '-'), coalesce(principal, '-'),"
+	    " coalesce(route, '-'), count, coalesce(details::text, '-')"
+	    " FROM security_events WHERE ($1::text IS NULL OR kind = $1)"
+	    " AND ts >= coalesce(to_timestamp($2::bigint), '-infinity')"
+	    " ORDER BY ts DESC, id DESC LIMIT $3::int", 3, params,
+	    "ID\tTS\tTYPE\tSEVERITY\tCLIENT\tPRINCIPAL\tROUTE\tCOUNT\tDETAILS");
+}
+
+/* The alerts, newest first. */
+static int
+cmd_alerts(int argc, char **argv)
+{
+	const char	*params[2], *type;
+	char		 since[24], limit[24];
+
+	list_options(argc, argv, 0, &type, since, sizeof(since), limit,
+	    sizeof(limit));
+	params[0] = since[0] ? since : NULL;
+	params[1] = limit;
+	return print_query("SELECT id, to_char(ts AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), kind, severity,"
+	    " coalesce(subject, '-'), coalesce(value::text, '-'),"
+	    " coalesce(threshold::text, '-'), window_seconds"
+	    " FROM alerts"
+	    " WHERE ts >= coalesce(to_timestamp($1::bigint), '-infinity')"
+	    " ORDER BY ts DESC, id DESC LIMIT $2::int", 2, params,
+	    "ID\tTS\tKIND\tSEVERITY\tSUBJECT\tVALUE\tTHRESHOLD\tWINDOW");
 }

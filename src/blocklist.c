@@ -102,15 +102,16 @@ blocklist_check(struct req *r)
 
 /*
  * Adds a block and tells every worker.  cidr must be valid; minutes 0
- * means no expiry.  Returns 0, or -1.
+ * means no expiry.  Returns the block's id, or -1.
  */
-int
+long long
 blocklist_add(struct req *r, const char *cidr, const char *reason,
     long long minutes, const char *by, int automatic)
 {
 	const char		*params[5], *argv[2];
 	char			 mins[24];
 	PGresult		*res;
+	long long		 id;
 
 	(void)snprintf(mins, sizeof(mins), "%lld", minutes);
 	params[0] = cidr;
@@ -120,15 +121,19 @@ blocklist_add(struct req *r, const char *cidr, const char *reason,
 	params[4] = automatic ? "t" : "f";
 	if (db_query(r, DB_BLOCK_INSERT, params, &res) != AERR_OK)
 		return -1;
+	id = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) :
+	    -1;
 	if (r == NULL)
 		PQclear(res);
+	if (id == -1)
+		return -1;
 	argv[0] = "INCR";
 	argv[1] = BLOCKS_VERSION_KEY;
 	freeReplyObject(kv_command(NULL, 2, argv, NULL));
 	/* This worker need not wait for the next check. */
 	checked_at = 0;
 	reload_by = 0;
-	return 0;
+	return id;
 }
 
 /*
@@ -136,7 +141,7 @@ blocklist_add(struct req *r, const char *cidr, const char *reason,
  * block period: SET NX makes one worker of many do it.
  */
 static void
-autoblock(struct req *r, const char *why)
+autoblock(struct req *r, const char *why, long long minutes)
 {
 	char			 addr[64], key[96], cidr[80], ttl[24];
 	const char		*argv[6];
@@ -147,7 +152,7 @@ autoblock(struct req *r, const char *why)
 		return;
 	ratelimit_addr_key(&r->client, addr, sizeof(addr));
 	(void)snprintf(key, sizeof(key), "aspida:autoblocked:%s", addr);
-	(void)snprintf(ttl, sizeof(ttl), "%lld", conf->autoblock_minutes * 60);
+	(void)snprintf(ttl, sizeof(ttl), "%lld", minutes * 60);
 	argv[0] = "SET";
 	argv[1] = key;
 	argv[2] = "1";
@@ -161,15 +166,21 @@ autoblock(struct req *r, const char *why)
 		return;
 	(void)snprintf(cidr, sizeof(cidr), "%s/%d", addr,
 	    r->client.family == AF_INET6 ? (int)conf->ipv6_prefix : 32);
-	if (blocklist_add(r, cidr, why, conf->autoblock_minutes, "autoblock",
-	    1) == -1) {
+	if (blocklist_add(r, cidr, why, minutes, "autoblock", 1) == -1) {
 		argv[0] = "DEL";
 		argv[1] = key;
 		(void)kv_command(r, 2, argv, NULL);
 		return;
 	}
 	event_recordf(r, "ip_autoblocked", SEV_CRITICAL, "%s blocked for %lld "
-	    "minutes: %s", cidr, conf->autoblock_minutes, why);
+	    "minutes: %s", cidr, minutes, why);
+}
+
+/* An alert's automatic block (alerts.c): the same path, its own length. */
+void
+blocklist_autoblock(struct req *r, const char *why, long long minutes)
+{
+	autoblock(r, why, minutes);
 }
 
 /* violations: the address's count this hour, from the rate-limit script. */
@@ -177,7 +188,7 @@ void
 blocklist_note_violation(struct req *r, long long violations)
 {
 	if (violations > conf->autoblock_violations_per_hour)
-		autoblock(r, "rate-limit violations");
+		autoblock(r, "rate-limit violations", conf->autoblock_minutes);
 }
 
 void
@@ -202,5 +213,5 @@ blocklist_note_failed_credential(struct req *r)
 		(void)kv_command(r, 3, argv, NULL);
 	}
 	if (n > conf->autoblock_failed_credentials_per_hour)
-		autoblock(r, "failed credentials");
+		autoblock(r, "failed credentials", conf->autoblock_minutes);
 }

@@ -75,6 +75,7 @@ struct conf_option {
 static int	conf_check_origin(const char *, char *, size_t);
 static int	conf_check_kid(const char *, char *, size_t);
 static int	conf_check_kid_required(const char *, char *, size_t);
+static int	conf_check_redis_user(const char *, char *, size_t);
 
 static const char *const conf_redis_failure[] = { "closed", "open", NULL };
 
@@ -126,6 +127,9 @@ static const struct conf_option conf_options[] = {
 	  .offset = CONF_OFF(redis_socket), .def = "" },
 	{ .name = "redis_password_file", .type = CONF_STRING,
 	  .offset = CONF_OFF(redis_password_file), .def = "" },
+	{ .name = "redis_user", .type = CONF_STRING,
+	  .offset = CONF_OFF(redis_user), .check = conf_check_redis_user,
+	  .def = "" },
 	{ .name = "redis_connect_timeout_ms", .type = CONF_INT,
 	  .offset = CONF_OFF(redis_connect_timeout_ms), .min = 10,
 	  .max = 60000, .def = "500" },
@@ -340,6 +344,74 @@ static const struct conf_option conf_options[] = {
 	{ .name = "event_flush_seconds", .type = CONF_INT,
 	  .offset = CONF_OFF(event_flush_seconds), .min = 1, .max = 3600,
 	  .def = "60" },
+
+	/* alerts (DESIGN.md, Monitoring; alerts.c) */
+	{ .name = "alert_login_failures_per_address", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_login_failures_per_address), .min = 1, .max = 100000000,
+	  .def = "20" },
+	{ .name = "alert_login_failures_address_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_login_failures_address_window), .min = 1, .max = 604800,
+	  .def = "3600" },
+	{ .name = "alert_rate_violations_per_address", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_rate_violations_per_address), .min = 1, .max = 100000000,
+	  .def = "100" },
+	{ .name = "alert_rate_violations_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_rate_violations_window), .min = 1, .max = 604800,
+	  .def = "3600" },
+	{ .name = "global_login_failures_per_min", .type = CONF_INT,
+	  .offset = CONF_OFF(global_login_failures_per_min), .min = 1, .max = 100000000,
+	  .def = "100" },
+	{ .name = "alert_global_login_failures_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_global_login_failures_window), .min = 1, .max = 604800,
+	  .def = "60" },
+	{ .name = "alert_login_failures_per_account", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_login_failures_per_account), .min = 1, .max = 100000000,
+	  .def = "10" },
+	{ .name = "alert_login_failures_account_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_login_failures_account_window), .min = 1, .max = 604800,
+	  .def = "3600" },
+	{ .name = "alert_5xx_percent", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_5xx_percent), .min = 1, .max = 100,
+	  .def = "10" },
+	{ .name = "alert_5xx_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_5xx_window), .min = 60, .max = 3600,
+	  .def = "300" },
+	{ .name = "alert_5xx_min_requests", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_5xx_min_requests), .min = 1, .max = 100000000,
+	  .def = "20" },
+	{ .name = "alert_dependency_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_dependency_window), .min = 1, .max = 86400,
+	  .def = "300" },
+	{ .name = "alert_quota_percent", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_quota_percent), .min = 1, .max = 100,
+	  .def = "50" },
+	{ .name = "alert_request_spike_factor", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_request_spike_factor), .min = 2, .max = 100000,
+	  .def = "10" },
+	{ .name = "alert_request_spike_min_requests", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_request_spike_min_requests), .min = 1, .max = 100000000,
+	  .def = "100" },
+	{ .name = "alert_principal_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_principal_window), .min = 60, .max = 86400,
+	  .def = "3600" },
+	{ .name = "alert_forecast_error_percent", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_forecast_error_percent), .min = 1, .max = 100000,
+	  .def = "50" },
+	{ .name = "alert_forecast_window", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_forecast_window), .min = 1, .max = 604800,
+	  .def = "3600" },
+	{ .name = "alert_autoblock_minutes", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_autoblock_minutes), .min = 0, .max = 525600,
+	  .def = "0" },
+	{ .name = "alert_flush_seconds", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_flush_seconds), .min = 1, .max = 3600,
+	  .def = "10" },
+	{ .name = "alert_command", .type = CONF_LIST,
+	  .offset = CONF_OFF(alert_command), .count = CONF_OFF(nalert_command),
+	  .def = "" },
+	{ .name = "alert_command_timeout", .type = CONF_INT,
+	  .offset = CONF_OFF(alert_command_timeout), .min = 1, .max = 3600,
+	  .def = "10" },
 };
 #define CONF_NOPTIONS	CONF_NITEMS(conf_options)
 
@@ -781,6 +853,26 @@ conf_check_kid_required(const char *s, char *msg, size_t msgsize)
 		return -1;
 	}
 	return conf_check_kid(s, msg, msgsize);
+}
+
+/*
+ * A Redis ACL user name goes into AUTH as one argument; Redis splits its
+ * user rules on blanks, so a name with a blank or a control character
+ * could never be declared.  Empty means the one-argument AUTH.
+ */
+static int
+conf_check_redis_user(const char *s, char *msg, size_t msgsize)
+{
+	size_t	i, n = strlen(s);
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			break;
+	if (i == n && n <= 64)
+		return 0;
+	(void)snprintf(msg, msgsize, "a Redis user name is up to 64 "
+	    "printable ASCII characters without blanks");
+	return -1;
 }
 
 /*
@@ -1562,6 +1654,12 @@ conf_load_secrets(struct conf *c, uid_t uid, char **cause)
 	    sizeof(c->redis_password), &c->redis_password_len, &why) == -1) {
 		conf_cause(cause, "%s: redis_password_file: %s", c->path,
 		    why != NULL ? why : "out of memory");
+		goto fail;
+	}
+	if (c->redis_user != NULL && *c->redis_user != '\0' &&
+	    c->redis_password_len == 0) {
+		conf_cause(cause, "%s: redis_user needs redis_password_file",
+		    c->path);
 		goto fail;
 	}
 	return 0;

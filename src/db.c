@@ -253,7 +253,42 @@ static const struct stmt stmts[DB__MAX] = {
 	    "  WHERE asset_id = d.asset_id AND ts >= d.target_ts"
 	    "  ORDER BY ts LIMIT 1) AS price FROM forecasts d"
 	    "  WHERE d.scored_at IS NULL AND d.target_ts <= now()) s"
-	    " WHERE f.id = s.id AND s.price IS NOT NULL RETURNING f.id", 0 },
+	    " WHERE f.id = s.id AND s.price IS NOT NULL"
+	    " RETURNING f.id, f.asset_id, f.error::text", 0 },
+
+	/*
+	 * Alerts (alerts.c): details carries window_start, on which
+	 * 005_alerts.sql puts a unique index, so a window's alert is stored
+	 * once even when Redis (the usual latch) is down.
+	 */
+	[DB_ALERT_INSERT] = { "alert_insert",
+	    "INSERT INTO alerts (kind, severity, subject, value, threshold,"
+	    " window_seconds, details) VALUES ($1, $2, $3, $4::numeric,"
+	    " $5::numeric, $6::int, $7::jsonb) ON CONFLICT DO NOTHING"
+	    " RETURNING id", 7 },
+	[DB_ALERTS_LIST] = { "alerts_list",
+	    "SELECT id, floor(extract(epoch FROM ts))::bigint, kind, severity,"
+	    " subject, value::text, threshold::text, window_seconds, details"
+	    " FROM alerts WHERE ts >= coalesce(to_timestamp($1::bigint),"
+	    " '-infinity') ORDER BY ts DESC, id DESC LIMIT $2::int", 2 },
+	[DB_EVENTS_LIST] = { "events_list",
+	    "SELECT id, floor(extract(epoch FROM ts))::bigint,"
+	    " floor(extract(epoch FROM minute))::bigint, kind, severity,"
+	    " request_id, host(client_ip), principal, route, count, details"
+	    " FROM security_events WHERE ($1::text IS NULL OR kind = $1)"
+	    " AND ts >= coalesce(to_timestamp($2::bigint), '-infinity')"
+	    " ORDER BY ts DESC, id DESC LIMIT $3::int", 3 },
+	[DB_ALERTS_PENDING] = { "alerts_pending",
+	    "SELECT a.id, floor(extract(epoch FROM a.ts))::bigint, a.kind,"
+	    " a.severity, a.subject, a.value::text, a.threshold::text,"
+	    " a.window_seconds, a.details FROM alerts a WHERE a.ts > now() -"
+	    " interval '1 day' AND NOT EXISTS (SELECT 1 FROM"
+	    " alert_notifications n WHERE n.alert_id = a.id)"
+	    " ORDER BY a.id LIMIT 100", 0 },
+	[DB_ALERT_CLAIM] = { "alert_claim",
+	    "INSERT INTO alert_notifications (alert_id, claimed_by)"
+	    " VALUES ($1::bigint, $2) ON CONFLICT DO NOTHING"
+	    " RETURNING alert_id", 2 },
 };
 
 static PGconn		*pg;

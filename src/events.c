@@ -6,7 +6,9 @@
  * amplifier.  Events are counted in Redis per kind, address, principal,
  * route and minute, and once the minute has passed the first worker to
  * notice inserts one row per group with its count (DESIGN.md).  When Redis
- * itself is down, critical events go straight to PostgreSQL.
+ * itself is down, critical events go straight to PostgreSQL.  The same
+ * script carries the alert counters an event feeds (alerts.c), so an
+ * alert threshold costs no round trip of its own.
  */
 #include "config.h"
 
@@ -32,6 +34,14 @@ static const char *const severities[SEV__MAX] = {
 	[SEV_CRITICAL] = "critical",
 };
 
+/*
+ * KEYS: the minute's counts, samples and the pending set, then per alert
+ * counter its current and previous window and its latch.  ARGV: the
+ * group, the sample, the minute, the TTL, the number of counters, then
+ * per counter amount, window, the previous window's weight, threshold.
+ * Returns the group's count, then per counter the estimate when this
+ * call took its latch (the alert fires), else 0.
+ */
 static const char count_lua[] =
     "local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
     "if n == 1 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end\n"
@@ -39,7 +49,19 @@ static const char count_lua[] =
     "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
     "redis.call('SADD', KEYS[3], ARGV[3])\n"
     "redis.call('EXPIRE', KEYS[3], ARGV[4])\n"
-    "return n\n";
+    "local res = {n}\n"
+    "for j = 1, tonumber(ARGV[5] or '0') do\n"
+    "  local k, a = 3 * j, 5 + 4 * (j - 1)\n"
+    "  local c = redis.call('INCRBY', KEYS[k + 1], ARGV[a + 1])\n"
+    "  redis.call('EXPIRE', KEYS[k + 1], 2 * tonumber(ARGV[a + 2]) + 60)\n"
+    "  local est = c + tonumber(redis.call('GET', KEYS[k + 2]) or '0') *\n"
+    "    tonumber(ARGV[a + 3])\n"
+    "  local f = 0\n"
+    "  if est > tonumber(ARGV[a + 4]) and redis.call('SET', KEYS[k + 3],\n"
+    "    '1', 'NX', 'EX', ARGV[a + 2]) then f = math.max(1, math.floor(est)) end\n"
+    "  res[#res + 1] = f\n"
+    "end\n"
+    "return res\n";
 static char count_sha[41];
 
 static time_t	next_flush;
@@ -103,11 +125,13 @@ event_record(struct req *r, const char *kind, enum severity sev,
     struct json_object *details)
 {
 	struct json_object	*line, *sample;
-	const char		*text, *args[7];
+	const char		*text, *args[8 + 7 * ALERTS_MAX_COUNTERS];
 	char			 route[EVENT_ROUTE_MAX + 16], minute[24], field[512];
-	char			 key1[48], key2[48];
+	char			 key1[48], key2[48], num[1 + 4 * ALERTS_MAX_COUNTERS][32];
+	struct alert_counter	 ctr[ALERTS_MAX_COUNTERS];
 	struct redisReply	*rep;
 	time_t			 now = time(NULL);
+	size_t			 nc, j, nk, na;
 	int			 pri;
 
 	if (details == NULL)
@@ -144,17 +168,49 @@ event_record(struct req *r, const char *kind, enum severity sev,
 	text = json_text(sample, NULL);
 	if (count_sha[0] == '\0')
 		crypto_sha1_hex(count_lua, count_sha);
-	args[0] = key1;
-	args[1] = key2;
-	args[2] = "aspida:ev:pending";
-	args[3] = field;
-	args[4] = text;
-	args[5] = minute;
-	args[6] = EVENT_TTL;
-	rep = kv_script(NULL, count_lua, count_sha, 3, 7, args, NULL);
+	nc = alerts_event_counters(r, kind, ctr, ALERTS_MAX_COUNTERS);
+	nk = 0;
+	args[nk++] = key1;
+	args[nk++] = key2;
+	args[nk++] = "aspida:ev:pending";
+	for (j = 0; j < nc; j++) {
+		args[nk++] = ctr[j].cur;
+		args[nk++] = ctr[j].prev;
+		args[nk++] = ctr[j].latch;
+	}
+	na = nk;
+	args[na++] = field;
+	args[na++] = text;
+	args[na++] = minute;
+	args[na++] = EVENT_TTL;
+	(void)snprintf(num[0], sizeof(num[0]), "%zu", nc);
+	args[na++] = num[0];
+	for (j = 0; j < nc; j++) {
+		(void)snprintf(num[1 + 4 * j], sizeof(num[0]), "%lld",
+		    ctr[j].amount);
+		(void)snprintf(num[2 + 4 * j], sizeof(num[0]), "%lld",
+		    ctr[j].window);
+		(void)snprintf(num[3 + 4 * j], sizeof(num[0]), "%.6f",
+		    ctr[j].prev_weight);
+		(void)snprintf(num[4 + 4 * j], sizeof(num[0]), "%lld",
+		    ctr[j].threshold);
+		args[na++] = num[1 + 4 * j];
+		args[na++] = num[2 + 4 * j];
+		args[na++] = num[3 + 4 * j];
+		args[na++] = num[4 + 4 * j];
+	}
+	rep = kv_script(NULL, count_lua, count_sha, (int)nk, (int)na, args,
+	    NULL);
 	if (rep == NULL && sev == SEV_CRITICAL)
 		insert_direct(kind, severities[sev], r, route,
 		    json_text(details, NULL));
+	/* Counters whose latch this event took: their alerts fire. */
+	for (j = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
+	    j < nc && j + 1 < rep->elements; j++)
+		if (rep->element[j + 1]->type == REDIS_REPLY_INTEGER &&
+		    rep->element[j + 1]->integer > 0)
+			alerts_counter_fired(r, &ctr[j],
+			    rep->element[j + 1]->integer);
 	freeReplyObject(rep);
 	json_object_put(sample);
 	json_object_put(details);

@@ -59,15 +59,45 @@ kv_fail(const char *reason)
 	}
 }
 
+/*
+ * Builds the AUTH command for the configured credentials: "AUTH password"
+ * for Redis's default user (requirepass), "AUTH user password" for an ACL
+ * user.  The password is passed by length, never through a format, and
+ * never logged.  Returns the argument count, 0 when there is no password
+ * (no AUTH is sent), or -1 for a user without a password, which Redis
+ * would refuse anyway.
+ */
+int
+kv_auth_argv(const char *user, const unsigned char *pw, size_t pwlen,
+    const char *argv[3], size_t lens[3])
+{
+	int	argc = 0;
+
+	if (pwlen == 0)
+		return user != NULL && *user != '\0' ? -1 : 0;
+	argv[argc] = "AUTH";
+	lens[argc++] = 4;
+	if (user != NULL && *user != '\0') {
+		argv[argc] = user;
+		lens[argc++] = strlen(user);
+	}
+	argv[argc] = (const char *)pw;
+	lens[argc++] = pwlen;
+	return argc;
+}
+
 static int
 kv_connect(void)
 {
 	redisReply	*rep;
-	const char	*argv[2];
-	size_t		 lens[2];
+	const char	*argv[3];
+	size_t		 lens[3];
+	int		 argc, on_socket;
+	char		 why[128];
 	struct timeval	 ct = tv_ms(conf->redis_connect_timeout_ms);
 
-	if (conf->redis_socket != NULL && *conf->redis_socket != '\0')
+	on_socket = conf->redis_socket != NULL && *conf->redis_socket != '\0';
+	if (on_socket)
 		rc = redisConnectUnixWithTimeout(conf->redis_socket, ct);
 	else
 		rc = redisConnectWithTimeout(conf->redis_host,
@@ -80,16 +110,29 @@ kv_connect(void)
 		kv_fail("cannot set the command timeout");
 		return -1;
 	}
-	(void)redisEnableKeepAlive(rc);
-	if (conf->redis_password_len > 0) {
-		argv[0] = "AUTH";
-		lens[0] = 4;
-		argv[1] = (const char *)conf->redis_password;
-		lens[1] = conf->redis_password_len;
-		rep = redisCommandArgv(rc, 2, argv, lens);
+	/*
+	 * TCP only: on a unix socket hiredis's TCP_KEEPIDLE fails and leaves
+	 * a sticky error in the context, which makes every command fail.
+	 */
+	if (!on_socket && redisEnableKeepAlive(rc) != REDIS_OK) {
+		kv_fail(rc->errstr);
+		return -1;
+	}
+	argc = kv_auth_argv(conf->redis_user, conf->redis_password,
+	    conf->redis_password_len, argv, lens);
+	if (argc == -1) {
+		kv_fail("redis_user is set without a password");
+		return -1;
+	}
+	if (argc > 0) {
+		rep = redisCommandArgv(rc, argc, argv, lens);
 		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			/* Redis's reason (WRONGPASS, ...) never echoes it. */
+			(void)snprintf(why, sizeof(why),
+			    "authentication refused%s%.80s",
+			    rep != NULL ? ": " : "", rep != NULL ? rep->str : "");
 			freeReplyObject(rep);
-			kv_fail("authentication refused");
+			kv_fail(why);
 			return -1;
 		}
 		freeReplyObject(rep);

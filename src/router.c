@@ -32,6 +32,20 @@ static const struct field register_body[] = {
 	{ .name = NULL }
 };
 
+/* The handlers check type's characters and default limit (route_admin.c). */
+static const struct field events_query[] = {
+	{ .name = "type", .type = FT_STRING, .min = 1, .max = 64 },
+	{ .name = "since", .type = FT_TIMESTAMP },
+	{ .name = "limit", .type = FT_INT, .min = 1, .max = 1000 },
+	{ .name = NULL }
+};
+
+static const struct field alerts_query[] = {
+	{ .name = "since", .type = FT_TIMESTAMP },
+	{ .name = "limit", .type = FT_INT, .min = 1, .max = 1000 },
+	{ .name = NULL }
+};
+
 static const struct field login_body[] = {
 	{ .name = "email", .type = FT_STRING, .min = 1, .max = 320, .required = 1 },
 	{ .name = "password", .type = FT_STRING, .min = 1, .max = 1024, .required = 1 },
@@ -136,6 +150,12 @@ const struct route routes[] = {
 	{ .method = METHOD_DELETE, .path = "/api/v1/admin/ip-blocks/{id}",
 	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
 	  .params = key_param, .handler = route_admin_blocks_delete },
+	{ .method = METHOD_GET, .path = "/api/v1/admin/security-events",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .admin = 1,
+	  .query = events_query, .handler = route_admin_events },
+	{ .method = METHOD_GET, .path = "/api/v1/admin/alerts",
+	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .admin = 1,
+	  .query = alerts_query, .handler = route_admin_alerts },
 	{ .method = METHOD_POST, .path = "/api/v1/admin/users/{id}/unlock",
 	  .rate = RATE_DEFAULT, .auth = AUTH_REQUIRED, .csrf = 1, .admin = 1,
 	  .params = key_param, .handler = route_admin_unlock },

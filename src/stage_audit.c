@@ -2,7 +2,7 @@
  * Stage 11, audit: what every request leaves behind.  Server errors are
  * security events (an attacker probing for a crash is one); each request
  * gets a debug line with its id, so a client's X-Request-Id leads to the
- * log.  Later work adds the counters that feed metrics and alerts here.
+ * log.  The alert tallies (alerts.c) are counted here too.
  */
 #include "config.h"
 
@@ -28,6 +28,7 @@ stage_audit(struct req *r)
 	log_debug("%s %s %s %s %d %lldms", r->id, r->client_ip,
 	    r->method_name, r->path ? r->path : "-", r->status, ms);
 	stage_ratelimit_charge(r);
+	alerts_audit(r);
 	if (r->who.kind == CRED_APIKEY && r->principal != NULL)
 		route_keys_note_use(r);
 	event_flush_due();

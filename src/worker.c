@@ -67,6 +67,7 @@ worker_main(int listen_fd)
 	struct req		 r;
 	struct arena		*arena;
 	long long		 served = 0;
+	char			*cause = NULL;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;	/* no SA_RESTART: interrupt accept() */
@@ -92,6 +93,14 @@ worker_main(int listen_fd)
 	arena = arena_new();
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
+	/*
+	 * Everything that needs more than serving (configuration, secrets,
+	 * the log file, the dictionary's settings, the shared counters) is
+	 * open by now: from here on, only the allow-list (sandbox.c).
+	 */
+	if (conf->sandbox && sandbox_filter(&cause) == -1)
+		fatalx("sandbox = yes, but the system-call filter cannot be "
+		    "loaded: %s", cause ? cause : "out of memory");
 	io.param = fcgx_param;
 	io.read = fcgx_read;
 	io.write = fcgx_write;

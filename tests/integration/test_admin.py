@@ -135,7 +135,9 @@ def test_ip_block_routes(admin, blocks):
     r = http("POST", BLOCKS, h, body={"cidr": target + "/32", "reason": "ci block",
                                       "expires_in_minutes": 10}, source=ALLOWED)
     assert r.status == 201, r
-    assert r.json() == {"cidr": target + "/32", "reason": "ci block"}, r.json()
+    created = r.json()
+    assert isinstance(created.get("id"), int), created
+    assert created == {"id": created["id"], "cidr": target + "/32", "reason": "ci block"}, created
     t0 = time.monotonic()
     wait_all(target, 403)
     assert time.monotonic() - t0 < 4
@@ -147,6 +149,7 @@ def test_ip_block_routes(admin, blocks):
     mine = [b for b in listed.json()["ip_blocks"] if b["cidr"] == target + "/32"]
     assert len(mine) == 1, listed.json()
     b = mine[0]
+    assert b["id"] == created["id"], (b, created)
     assert set(b) == {"id", "cidr", "reason", "created_by", "automatic", "created_at",
                       "expires_at"}, b
     assert b["reason"] == "ci block" and b["automatic"] is False, b

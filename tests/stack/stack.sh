@@ -11,8 +11,8 @@
 #   stack_stop          everything, then checks that nothing of the stack is left running
 #
 # Pieces, for tests: pg_start pg_stop pg_freeze pg_thaw redis_start redis_stop workers_start workers_stop
-# workers_restart lighttpd_start lighttpd_stop stack_conf_set stack_heal stack_is_running
-# stack_sanitizer_reports stack_logs.
+# workers_restart lighttpd_start lighttpd_stop apache_start apache_stop stack_conf_set stack_heal
+# stack_is_running stack_sanitizer_reports stack_logs.
 # A shell that sources this file with ASPIDA_STACK=DIR set gets that stack's saved settings back, so
 #   ASPIDA_STACK=DIR bash -c 'source tests/stack/stack.sh; pg_freeze'
 # acts on the running stack. `bash tests/stack/stack.sh FUNCTION ARGS` does the same in one step.
@@ -20,7 +20,8 @@
 # Settings (environment, read by stack_init):
 #   ASPIDA_PROFILE     test (default) or quickstart: default ports and aspida.conf values
 #   ASPIDA_MODE        spawn (default): spawn-fcgi + multiwatch on a shared socket;
-#                      master: aspida's own pre-fork master (-l -w); binpath: lighttpd's bin-path + max-procs
+#                      master: aspida's own pre-fork master (-l -w); binpath: lighttpd's bin-path + max-procs;
+#                      apache: Apache 2.4 in lighttpd's place, its mod_fcgid spawning the workers
 #   ASPIDA_HTTP_PORT, ASPIDA_PG_PORT, ASPIDA_REDIS_PORT
 #                      test: 18080, 15432, 16379; quickstart: 8080, 55432, 56379
 #   ASPIDA_WORKERS     worker processes (4)
@@ -214,8 +215,9 @@ _stack_write_aspida_conf() {
 	local -a keys
 	# lighttpd's bin-path gives each worker its own socket, so a worker retiring itself after N
 	# requests would drop what is queued on it (LIBRARIES.md §9): only shared-socket modes recycle.
+	# mod_fcgid (mode apache) retires its processes itself, after as many (_stack_write_apache_conf).
 	if [[ $STACK_PROFILE == test ]]; then maxreq=500; else maxreq=10000; fi
-	[[ $STACK_MODE == binpath ]] && maxreq=0
+	[[ $STACK_MODE == binpath || $STACK_MODE == apache ]] && maxreq=0
 	keys=(
 		"db_conninfo|host=$s/run port=$STACK_PG_PORT dbname=aspida user=aspida_app"
 		"db_owner_conninfo|host=$s/run port=$STACK_PG_PORT dbname=aspida user=aspida_owner"
@@ -421,6 +423,134 @@ else {
 EOF
 }
 
+# Apache in lighttpd's place (mode apache): the same routes, limits and headers as lighttpd's configuration,
+# with mod_fcgid spawning and retiring the workers. It runs as the run user from the start (User and
+# Group mean nothing then, and mod_fcgid spawns the workers as that user: no suexec in a stack), with
+# every file it writes in the stack. Never mod_remoteip: aspida must see the client's own address.
+_stack_write_apache_conf() {
+	local s=$STACK_DIR env="" errdocs="" kv maxreq code m=/usr/lib/apache2/modules
+	# mod_fcgid retires a process after the number of requests the shared-socket modes give
+	# max_requests_per_worker; aspida's own is 0 here (aspida.conf(5): each process has its own socket).
+	if [[ $STACK_PROFILE == test ]]; then maxreq=500; else maxreq=10000; fi
+	# What the other spawners pass (aspida's environment), for the processes mod_fcgid starts.
+	for kv in "${STACK_ENV[@]}"; do
+		env+=$(printf 'FcgidInitialEnv %s "%s"' "${kv%%=*}" "${kv#*=}")$'\n'
+	done
+	# JSON bodies for the errors Apache answers itself; only an ErrorDocument redirect may fetch them.
+	_stack_as mkdir -p "$s/conf/apache-errors" "$s/conf/apache-fcgi" "$s/run/fcgid" || return 1
+	for code in 400:bad_request 403:forbidden 404:not_found 405:method_not_allowed 408:request_timeout \
+	    413:payload_too_large 414:uri_too_long 500:internal 501:not_implemented 502:bad_gateway \
+	    503:unavailable 504:gateway_timeout; do
+		printf '{"error":{"code":"%s","message":"The web server refused the request."}}\n' \
+		    "${code#*:}" | _stack_write 0644 "$s/conf/apache-errors/${code%%:*}.json" || return 1
+		errdocs+="ErrorDocument ${code%%:*} /.aspida-error/${code%%:*}.json"$'\n'
+	done
+	: | _stack_write 0644 "$s/conf/apache-fcgi/aspida.fcgi" || return 1
+	_stack_write 0640 "$s/conf/apache.conf" <<EOF
+# Apache for the stack in $s (mode apache), written by tests/stack/stack.sh.
+# Never mod_remoteip: only aspida reads X-Forwarded-For, and only from trusted_proxies.
+ServerRoot "$s"
+DefaultRuntimeDir "$s/run"
+PidFile "$s/run/apache.pid"
+Mutex file:$s/run default
+ErrorLog "$s/log/apache-error.log"
+LogLevel warn
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule alias_module $m/mod_alias.so
+LoadModule mime_module $m/mod_mime.so
+LoadModule headers_module $m/mod_headers.so
+LoadModule reqtimeout_module $m/mod_reqtimeout.so
+LoadModule rewrite_module $m/mod_rewrite.so
+LoadModule fcgid_module $m/mod_fcgid.so
+Listen 127.0.0.1:$STACK_HTTP_PORT
+ServerName 127.0.0.1
+ServerTokens Prod
+ServerSignature Off
+TraceEnable Off
+FileETag None
+Timeout 30
+KeepAlive On
+RequestReadTimeout header=10-20,MinRate=500 body=20,MinRate=500
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 32
+MaxRequestWorkers 64
+MinSpareThreads 8
+MaxSpareThreads 64
+LogFormat "%a %l %u %t \"%r\" %>s %b %D" stack
+CustomLog "$s/log/apache-access.log" stack
+TypesConfig /dev/null
+# Bytes: twice the larger of max_body_bytes (64 KiB) and ingest_max_body_bytes (256 KiB), so aspida's own
+# JSON 413 answers first. mod_fcgid 2.3.9 does not stop at LimitRequestBody's error: it would hand aspida
+# the request with the body cut off. So a Content-Length over the limit is refused here, before any
+# handler (the check is skipped on the error document's own redirect), and a chunked body that grows
+# over it meets FcgidMaxRequestLen, the same number: mod_fcgid's 500, and aspida never sees it.
+LimitRequestBody 524288
+RewriteEngine On
+RewriteCond expr "-z %{ENV:REDIRECT_STATUS} && req_novary('Content-Length') -gt 524288"
+RewriteRule ^ - [R=413,L]
+LimitRequestFields 50
+LimitRequestFieldSize 8190
+LimitRequestLine 8190
+
+DocumentRoot "$s/www"
+<Directory />
+	AllowOverride None
+	Options None
+	Require all denied
+</Directory>
+<Directory "$s/www">
+	Require all granted
+</Directory>
+
+# Only these paths go to aspida: all of them map to one placeholder file outside the document root, and
+# FcgidWrapper (virtual: the file is never run) makes the stack's worker the one process class behind
+# it. REQUEST_URI keeps the path the client sent.
+AliasMatch "^/(api/.*|healthz|readyz|metrics)\$" "$s/conf/apache-fcgi/aspida.fcgi"
+<Directory "$s/conf/apache-fcgi">
+	Require all granted
+	SetHandler fcgid-script
+	Options +ExecCGI
+	FcgidWrapper "$STACK_WORKER" virtual
+	# Authorization reaches aspida as HTTP_AUTHORIZATION.
+	CGIPassAuth On
+</Directory>
+FcgidIPCDir "$s/run/fcgid"
+FcgidProcessTableFile "$s/run/fcgid-shm"
+FcgidMaxProcesses $STACK_WORKERS
+FcgidMaxProcessesPerClass $STACK_WORKERS
+FcgidMinProcessesPerClass 1
+FcgidMaxRequestsPerProcess $maxreq
+FcgidMaxRequestLen 524288
+FcgidMaxRequestInMem 524288
+FcgidConnectTimeout 5
+FcgidIOTimeout 30
+FcgidIdleTimeout 600
+FcgidProcessLifeTime 0
+FcgidSpawnScoreUpLimit 64
+FcgidOutputBufferSize 0
+$env
+# The security headers of API.md on the replies Apache makes itself (its errors, the error documents):
+# aspida's replies always carry X-Request-Id and are left alone, so a header aspida forgets is not
+# hidden by Apache setting it.
+<IfModule headers_module>
+	Header always set X-Content-Type-Options "nosniff" "expr=-z resp('X-Request-Id')"
+	Header always set X-Frame-Options "DENY" "expr=-z resp('X-Request-Id')"
+	Header always set Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" "expr=-z resp('X-Request-Id')"
+	Header always set Referrer-Policy "no-referrer" "expr=-z resp('X-Request-Id')"
+	Header always set Cache-Control "no-store" "expr=-z resp('X-Request-Id')"
+	Header always set X-XSS-Protection "0" "expr=-z resp('X-Request-Id')"
+</IfModule>
+Alias /.aspida-error/ "$s/conf/apache-errors/"
+<Directory "$s/conf/apache-errors">
+	ForceType "application/json; charset=utf-8"
+	Require expr -n %{ENV:REDIRECT_STATUS}
+</Directory>
+$errdocs
+EOF
+}
+
 # The env file: what tests and people need to talk to the stack. Commands are prefixes that work for
 # root too (runuser to the run user, which peer authentication maps to the database roles). Mode 0600:
 # it holds the demo feed's signing key.
@@ -493,8 +623,8 @@ stack_init() {
 	*) _stack_err "ASPIDA_PROFILE must be test or quickstart, not $STACK_PROFILE"; return 1 ;;
 	esac
 	case $STACK_MODE in
-	spawn | master | binpath) ;;
-	*) _stack_err "ASPIDA_MODE must be spawn, master or binpath, not $STACK_MODE"; return 1 ;;
+	spawn | master | binpath | apache) ;;
+	*) _stack_err "ASPIDA_MODE must be spawn, master, binpath or apache, not $STACK_MODE"; return 1 ;;
 	esac
 	STACK_HTTP_PORT=${ASPIDA_HTTP_PORT:-$STACK_HTTP_PORT}
 	STACK_PG_PORT=${ASPIDA_PG_PORT:-$STACK_PG_PORT}
@@ -710,6 +840,7 @@ _stack_workers_pid() {
 	spawn) _stack_pidfile_pid "$STACK_DIR/run/workers.pid" multiwatch ;;
 	master) _stack_pidfile_pid "$STACK_DIR/run/workers.pid" "$STACK_WORKER" ;;
 	binpath) _stack_lighttpd_pid ;;
+	apache) _stack_apache_pid ;;
 	esac
 }
 
@@ -733,6 +864,10 @@ workers_start() {
 	local -a argv
 	if [[ $STACK_MODE == binpath ]]; then
 		lighttpd_start
+		return
+	fi
+	if [[ $STACK_MODE == apache ]]; then
+		apache_start
 		return
 	fi
 	_stack_workers_pid >/dev/null && return 0
@@ -771,6 +906,10 @@ workers_stop() {
 		lighttpd_stop
 		return
 	fi
+	if [[ $STACK_MODE == apache ]]; then
+		apache_stop
+		return
+	fi
 	# multiwatch turns TERM into USR1 for its children; aspida's master drains on TERM.
 	if pid=$(_stack_workers_pid); then
 		_stack_terminate "$pid" 20 "workers ($STACK_MODE)" || rc=1
@@ -793,6 +932,8 @@ workers_restart() {
 	_stack_load || return 1
 	if [[ $STACK_MODE == binpath ]]; then
 		lighttpd_stop && lighttpd_start
+	elif [[ $STACK_MODE == apache ]]; then
+		apache_stop && apache_start
 	else
 		workers_stop && workers_start
 	fi
@@ -805,6 +946,11 @@ _stack_lighttpd_pid() {
 lighttpd_start() {
 	_stack_load || return 1
 	local s=$STACK_DIR
+	# In apache mode Apache stands where lighttpd does, so every caller of these two gets it.
+	if [[ $STACK_MODE == apache ]]; then
+		apache_start
+		return
+	fi
 	_stack_lighttpd_pid >/dev/null && return 0
 	_stack_port_free "$STACK_HTTP_PORT" "ASPIDA_HTTP_PORT" || return 1
 	_stack_write_lighttpd_conf || return 1
@@ -830,6 +976,10 @@ lighttpd_start() {
 lighttpd_stop() {
 	_stack_load || return 1
 	local pid rc=0
+	if [[ $STACK_MODE == apache ]]; then
+		apache_stop
+		return
+	fi
 	if pid=$(_stack_lighttpd_pid); then
 		_stack_terminate "$pid" 20 lighttpd || rc=1
 	fi
@@ -838,6 +988,47 @@ lighttpd_stop() {
 		_stack_wait_for 20 _stack_no_workers || rc=1
 		rm -f "$STACK_DIR"/run/aspida-bp.sock*
 	fi
+	return "$rc"
+}
+
+_stack_apache_pid() {
+	_stack_pidfile_pid "$STACK_DIR/run/apache.pid" apache2
+}
+
+apache_start() {
+	_stack_load || return 1
+	local s=$STACK_DIR
+	_stack_apache_pid >/dev/null && return 0
+	_stack_port_free "$STACK_HTTP_PORT" "ASPIDA_HTTP_PORT" || return 1
+	_stack_write_apache_conf || return 1
+	# A killed Apache leaves mod_fcgid's sockets and table behind.
+	rm -rf "$s/run/apache.pid" "$s/run/fcgid-shm" "$s"/run/fcgid/*
+	if ! _stack_as env -i "$_stack_path" /usr/sbin/apache2 -t -f "$s/conf/apache.conf" \
+	    >>"$s/log/apache-start.log" 2>&1; then
+		tail -n 20 "$s/log/apache-start.log" >&2
+		_stack_err "Apache rejects its configuration"
+		return 1
+	fi
+	# Apache runs as the run user from the start, as lighttpd does; it detaches and writes its pid file.
+	_stack_as env -i "$_stack_path" /usr/sbin/apache2 -f "$s/conf/apache.conf" -k start \
+	    </dev/null >>"$s/log/apache-start.log" 2>&1 ||
+		{ tail -n 20 "$s/log/apache-start.log" "$s/log/apache-error.log" >&2
+		  _stack_err "Apache did not start"; return 1; }
+	_stack_wait_for 30 _stack_apache_pid >/dev/null ||
+		{ _stack_err "Apache wrote no pid file"; return 1; }
+	_stack_wait_for 30 _stack_port_busy "$STACK_HTTP_PORT" ||
+		{ _stack_err "Apache does not listen on $STACK_HTTP_PORT"; return 1; }
+}
+
+apache_stop() {
+	_stack_load || return 1
+	local pid rc=0
+	# On TERM Apache stops its children; mod_fcgid's process manager then stops the workers.
+	if pid=$(_stack_apache_pid); then
+		_stack_terminate "$pid" 20 apache2 || rc=1
+	fi
+	_stack_wait_for 20 _stack_no_workers || rc=1
+	rm -rf "$STACK_DIR/run/fcgid-shm" "$STACK_DIR"/run/fcgid/*
 	return "$rc"
 }
 
@@ -895,6 +1086,8 @@ _stack_leftovers() {
 		pgrep -f -- "^redis-server 127\\.0\\.0\\.1:$STACK_REDIS_PORT( |\$)" || true
 		_stack_lighttpd_pid || true
 		pgrep -f -- "lighttpd .*$STACK_DIR/conf/" || true
+		_stack_apache_pid || true
+		pgrep -f -- "apache2 .*$STACK_DIR/conf/" || true
 		pgrep -f -- "multiwatch .*$STACK_DIR/" || true
 		pgrep -f -- "^$STACK_DIR/bin/" || true
 	} 2>/dev/null | sort -un
@@ -959,7 +1152,14 @@ stack_status() {
 		printf '  workers   down   (%s process(es))\n' "$n"
 		rc=1
 	fi
-	if pid=$(_stack_lighttpd_pid); then
+	if [[ $STACK_MODE == apache ]]; then
+		if pid=$(_stack_apache_pid); then
+			printf '  apache    up     pid %s, http://127.0.0.1:%s\n' "$pid" "$STACK_HTTP_PORT"
+		else
+			printf '  apache    down\n'
+			rc=1
+		fi
+	elif pid=$(_stack_lighttpd_pid); then
 		printf '  lighttpd  up     pid %s, http://127.0.0.1:%s\n' "$pid" "$STACK_HTTP_PORT"
 	else
 		printf '  lighttpd  down\n'

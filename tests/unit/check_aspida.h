@@ -8,6 +8,7 @@
 #include <check.h>
 
 Suite *json_strict_suite(void);
+Suite *alerts_suite(void);
 Suite *ipaddr_suite(void);
 Suite *conf_suite(void);
 
@@ -26,6 +27,8 @@ Suite *csrf_suite(void);
 Suite *auth_suite(void);
 Suite *forecast_suite(void);
 Suite *ingest_suite(void);
+Suite *kv_suite(void);
+Suite *sandbox_suite(void);
 
 /* check_main.c */
 void check_conf_setup(void);

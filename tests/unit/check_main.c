@@ -27,6 +27,18 @@ check_conf_setup(void)
 	test_conf.prices_anonymous_max_limit = 100;
 	test_conf.retry_after_unavailable = 5;
 	test_conf.event_flush_seconds = 3600;
+	/*
+	 * Thresholds at aspida.conf's minimum of 1 would fire an alert, and
+	 * so reach for PostgreSQL, on the first failure a test provokes.
+	 */
+	test_conf.alert_login_failures_per_address = 1000000;
+	test_conf.alert_login_failures_address_window = 3600;
+	test_conf.alert_rate_violations_per_address = 1000000;
+	test_conf.alert_rate_violations_window = 3600;
+	test_conf.global_login_failures_per_min = 1000000;
+	test_conf.alert_global_login_failures_window = 60;
+	test_conf.alert_login_failures_per_account = 1000000;
+	test_conf.alert_login_failures_account_window = 3600;
 	test_conf.listen = empty;
 	memset(test_conf.cursor_secret, 'k', 32);
 	test_conf.cursor_secret_len = 32;
@@ -43,6 +55,7 @@ main(void)
 	check_conf_setup();
 	sr = srunner_create(json_strict_suite());
 	srunner_add_suite(sr, ipaddr_suite());
+	srunner_add_suite(sr, alerts_suite());
 	srunner_add_suite(sr, conf_suite());
 	srunner_add_suite(sr, crypto_suite());
 	srunner_add_suite(sr, cursor_suite());
@@ -59,6 +72,8 @@ main(void)
 	srunner_add_suite(sr, auth_suite());
 	srunner_add_suite(sr, forecast_suite());
 	srunner_add_suite(sr, ingest_suite());
+	srunner_add_suite(sr, kv_suite());
+	srunner_add_suite(sr, sandbox_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -635,7 +635,9 @@ password_suite(void)
 	tcase_add_test(tc, test_bad_args);
 	suite_add_tcase(s, tc);
 
+	/* Tagged so the valgrind run can give it a timeout of its own. */
 	tc = tcase_create("cost12");
+	tcase_set_tags(tc, "cost12");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cost_12);

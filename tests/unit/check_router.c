@@ -182,7 +182,7 @@ static const struct nrow nrows[] = {
 	{ __LINE__, "GET", "/HEALTHZ" },
 	{ __LINE__, "GET", "/healthz.json" },
 	{ __LINE__, "GET", "/api/v1/nothing" },
-	{ __LINE__, "GET", "/api/v1/admin/alerts" },
+	{ __LINE__, "GET", "/api/v1/admin/alert" },
 	/* Trailing slashes. */
 	{ __LINE__, "GET", "/api/v1/assets/" },
 	{ __LINE__, "GET", "/healthz/" },
