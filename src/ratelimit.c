@@ -22,9 +22,16 @@
 #define LOCAL_SLOTS	1024
 
 /*
+ * The name given for a lookup the script skips.  Redis's ACL checks every
+ * key of an EVAL, used or not, so it stays under aspida's prefix; nothing
+ * ever writes it.
+ */
+#define RL_NO_KEY	"aspida:-"
+
+/*
  * KEYS: the n limit keys, then the violation key, the revoked-jti key,
  * the user key, the download-quota key, the cached-price key and the
- * revoked-family key ("" to skip).  ARGV: n, then
+ * revoked-family key (RL_NO_KEY to skip).  ARGV: n, then
  * per limit the burst and the emission interval in microseconds.  Returns
  * per limit {allowed, remaining, retry_after_ms, reset_ms}, then
  * violations, revoked, and when asked gen and role, quota bytes used and
@@ -68,20 +75,20 @@ static const char hot_lua[] =
     "  if v == 1 then redis.call('EXPIRE', KEYS[n + 1], 3600) end\n"
     "  res[#res + 1] = v\n"
     "end\n"
-    "if KEYS[n + 2] ~= '' then\n"
+    "if KEYS[n + 2] ~= '" RL_NO_KEY "' then\n"
     "  res[#res + 1] = redis.call('EXISTS', KEYS[n + 2], KEYS[n + 6])\n"
     "else\n"
     "  res[#res + 1] = 0\n"
     "end\n"
-    "if KEYS[n + 3] ~= '' then\n"
+    "if KEYS[n + 3] ~= '" RL_NO_KEY "' then\n"
     "  local u = redis.call('HMGET', KEYS[n + 3], 'gen', 'role')\n"
     "  res[#res + 1] = u[1]\n"
     "  res[#res + 1] = u[2]\n"
     "end\n"
-    "if KEYS[n + 4] ~= '' then\n"
+    "if KEYS[n + 4] ~= '" RL_NO_KEY "' then\n"
     "  res[#res + 1] = tonumber(redis.call('GET', KEYS[n + 4]) or '0')\n"
     "end\n"
-    "if KEYS[n + 5] ~= '' then\n"
+    "if KEYS[n + 5] ~= '" RL_NO_KEY "' then\n"
     "  res[#res + 1] = redis.call('GET', KEYS[n + 5])\n"
     "end\n"
     "return res\n";
@@ -185,11 +192,11 @@ ratelimit_check(struct req *r, struct rl_check *c)
 	for (i = 0; i < c->n; i++)
 		args[k++] = c->key[i];
 	args[k++] = c->viol_key;
-	args[k++] = c->revoked_key ? c->revoked_key : "";
-	args[k++] = c->user_key ? c->user_key : "";
-	args[k++] = c->quota_key ? c->quota_key : "";
-	args[k++] = c->price_key ? c->price_key : "";
-	args[k++] = c->family_key ? c->family_key : "";
+	args[k++] = c->revoked_key ? c->revoked_key : RL_NO_KEY;
+	args[k++] = c->user_key ? c->user_key : RL_NO_KEY;
+	args[k++] = c->quota_key ? c->quota_key : RL_NO_KEY;
+	args[k++] = c->price_key ? c->price_key : RL_NO_KEY;
+	args[k++] = c->family_key ? c->family_key : RL_NO_KEY;
 	(void)snprintf(num[0], sizeof(num[0]), "%zu", c->n);
 	args[k++] = num[0];
 	for (i = 0; i < c->n; i++) {

@@ -239,7 +239,7 @@ def test_acl_lists_exactly_the_commands_aspida_uses():
     assert used - allowed == set(), f"commands aspida uses that the ACL denies: {used - allowed}"
     assert allowed - used == set(), f"commands the ACL allows that aspida never uses: " \
                                     f"{allowed - used}"
-    assert [r for r in rules if r.startswith("~") or r.startswith("%")] == ["~aspida:*", "~"]
+    assert [r for r in rules if r.startswith("~") or r.startswith("%")] == ["~aspida:*"]
     assert "resetchannels" in rules and not any(r.startswith("&") for r in rules)
     assert shipped_acl("default")[0] == "off"
 
@@ -505,7 +505,7 @@ def test_redis_user_over_tcp(redis):
     changer = ConfChanger(stack)
     try:
         assert redis("ACL", "SETUSER", "aspida-tcp", "reset", "on", ">" + password,
-                     "~aspida:*", "~", "+@all", "-@dangerous") == "OK"
+                     "~aspida:*", "+@all", "-@dangerous") == "OK"
         with open(pw_file, "w", encoding="ascii") as f:
             f.write(password)
         os.chmod(pw_file, 0o600)
