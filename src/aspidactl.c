@@ -107,8 +107,10 @@ static const struct ctl_cmd cmds[] = {
 	{ "tick", "tick", cmd_tick,
 	    "The periodic work, run every minute by a timer or cron: write "
 	    "out the security events counted in Redis and the API keys' "
-	    "use, and score the forecasts whose horizon has passed.  Needs "
-	    "PostgreSQL and Redis." },
+	    "use, score the forecasts whose horizon has passed, evaluate the "
+	    "per-principal alert rules, store the alerts that waited in Redis "
+	    "while PostgreSQL was down, and run alert_command for each new "
+	    "alert.  Needs PostgreSQL and Redis." },
 	{ "ip", "ip block CIDR [--minutes N] [--reason TEXT] | ip unblock ID | "
 	    "ip list", cmd_ip,
 	    "Block an address or network (for N minutes, 1 to 525600, else "
@@ -718,9 +720,11 @@ cmd_revoke_sessions(int argc, char **argv)
 /*
  * The periodic work (DESIGN.md), run every minute by the shipped timer
  * or cron line: write out the security events counted in Redis and the
- * API keys' use, and score the forecasts whose horizon has passed.
- * Workers do the first two "if due" as well, so a missed tick loses
- * nothing.  Exits 1 when PostgreSQL or Redis cannot be reached.
+ * API keys' use, score the forecasts whose horizon has passed, and the
+ * alert work no worker may do (alerts_tick: per-principal rules, alerts
+ * queued while PostgreSQL was down, alert_command).  Workers do the first
+ * two "if due" as well, so a missed tick loses nothing.  Exits 1 when
+ * PostgreSQL or Redis cannot be reached.
  */
 static int
 cmd_tick(int argc, char **argv)
