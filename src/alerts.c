@@ -450,26 +450,13 @@ alerts_fire(struct req *r, enum alert_kind kind, const char *subject,
  * caller fires it, 0 when another did, -1 when Redis cannot say.
  */
 static int
-latch(struct req *r, enum alert_kind kind, const char *subject,
-    long long window)
+latch(enum alert_kind kind, const char *subject, long long window)
 {
-	const char		*argv[6];
-	char			 key[ALERT_KEY_MAX], ttl[24];
-	struct redisReply	*rep;
+	char	key[ALERT_KEY_MAX];
 
 	(void)snprintf(key, sizeof(key), "aspida:al:l:%s:%s",
 	    alert_rules[kind].name, subject);
-	(void)snprintf(ttl, sizeof(ttl), "%lld", window < 1 ? 1 : window);
-	argv[0] = "SET";
-	argv[1] = key;
-	argv[2] = "1";
-	argv[3] = "NX";
-	argv[4] = "EX";
-	argv[5] = ttl;
-	if ((rep = kv_command(r, 6, argv, NULL)) == NULL ||
-	    rep->type == REDIS_REPLY_ERROR)
-		return -1;
-	return rep->type == REDIS_REPLY_STATUS;
+	return kv_claim(key, window);
 }
 
 /*
@@ -490,7 +477,7 @@ dependency(struct req *r, int which)
 	dep_window[which] = start;
 	event_recordf(r, "dependency_unavailable", SEV_CRITICAL,
 	    "%s is unavailable", name);
-	if (latch(r, ALERT_DEPENDENCY, name, w) == 0)
+	if (latch(ALERT_DEPENDENCY, name, w) == 0)
 		return;
 	alerts_fire(r, ALERT_DEPENDENCY, name, 1, 0, w);
 }
@@ -583,7 +570,7 @@ tally_flush(struct req *r)
 	errors = rep->element[1]->integer;
 	if (alerts_ratio_over(errors, total, conf->alert_5xx_percent,
 	    conf->alert_5xx_min_requests) &&
-	    latch(r, ALERT_SERVER_ERRORS, "*", conf->alert_5xx_window) == 1)
+	    latch(ALERT_SERVER_ERRORS, "*", conf->alert_5xx_window) == 1)
 		alerts_fire(r, ALERT_SERVER_ERRORS, "*",
 		    (double)errors * 100.0 / (double)total,
 		    conf->alert_5xx_percent, conf->alert_5xx_window);
@@ -708,23 +695,14 @@ hash_getd(struct redisReply *h, const char *field)
 static void
 tick_usual(struct req *r, long long period)
 {
-	struct redisReply	*done, *last, *usual;
-	const char		*argv[6];
-	char			 key[48], ttl[24], val[48];
+	struct redisReply	*last, *usual;
+	const char		*argv[4];
+	char			 key[48], val[48];
 	double			 u;
 	size_t			 i;
 
 	(void)snprintf(key, sizeof(key), "aspida:al:usualdone:%lld", period);
-	(void)snprintf(ttl, sizeof(ttl), "%lld",
-	    3 * conf->alert_principal_window);
-	argv[0] = "SET";
-	argv[1] = key;
-	argv[2] = "1";
-	argv[3] = "NX";
-	argv[4] = "EX";
-	argv[5] = ttl;
-	if ((done = kv_command(r, 6, argv, NULL)) == NULL ||
-	    done->type != REDIS_REPLY_STATUS)
+	if (kv_claim(key, 3 * conf->alert_principal_window) != 1)
 		return;
 	(void)snprintf(key, sizeof(key), "aspida:al:preq:%lld", period);
 	if ((last = hgetall(r, key)) == NULL ||
@@ -782,7 +760,7 @@ tick_principals(struct req *r)
 		b = strtoll(bytes->element[i + 1]->str, NULL, 10);
 		if (alerts_quota_over(b, conf->quota_daily_bytes,
 		    conf->alert_quota_percent) &&
-		    latch(r, ALERT_QUOTA_BURST, who, w) == 1)
+		    latch(ALERT_QUOTA_BURST, who, w) == 1)
 			alerts_fire(r, ALERT_QUOTA_BURST, who, (double)b,
 			    conf->quota_daily_bytes * conf->alert_quota_percent /
 			    100, w);
@@ -793,7 +771,7 @@ tick_principals(struct req *r)
 		if (alerts_spike(n, hash_getd(usual, who),
 		    conf->alert_request_spike_factor,
 		    conf->alert_request_spike_min_requests) &&
-		    latch(r, ALERT_REQUEST_SPIKE, who, w) == 1)
+		    latch(ALERT_REQUEST_SPIKE, who, w) == 1)
 			alerts_fire(r, ALERT_REQUEST_SPIKE, who, (double)n,
 			    (long long)ceil(hash_getd(usual, who) *
 			    (double)conf->alert_request_spike_factor), w);
@@ -812,7 +790,7 @@ tick_forecasts(struct req *r, PGresult *scored)
 			continue;
 		err = strtod(PQgetvalue(scored, i, 2), NULL) * 100.0;
 		if (err > (double)conf->alert_forecast_error_percent &&
-		    latch(r, ALERT_FORECAST_ERROR, PQgetvalue(scored, i, 1),
+		    latch(ALERT_FORECAST_ERROR, PQgetvalue(scored, i, 1),
 		    conf->alert_forecast_window) == 1)
 			alerts_fire(r, ALERT_FORECAST_ERROR,
 			    PQgetvalue(scored, i, 1), err,

@@ -661,6 +661,7 @@ struct redisReply *kv_command(struct req *, int, const char **,
 struct redisReply *kv_script(struct req *, const char *, const char *, int,
 		    int, const char **, const size_t *);
 int		 kv_ping(void);
+int		 kv_claim(const char *, long long);
 int		 kv_auth_argv(const char *, const unsigned char *, size_t,
 		    const char *[3], size_t [3]);
 void		 crypto_sha1_hex(const char *, char *);

@@ -143,26 +143,14 @@ blocklist_add(struct req *r, const char *cidr, const char *reason,
 static void
 autoblock(struct req *r, const char *why, long long minutes)
 {
-	char			 addr[64], key[96], cidr[80], ttl[24];
-	const char		*argv[6];
-	struct redisReply	*rep;
-	int			 won;
+	char			 addr[64], key[96], cidr[80];
+	const char		*argv[2];
 
 	if (cidr_list_match(&conf->autoblock_ignore, &r->client))
 		return;
 	ratelimit_addr_key(&r->client, addr, sizeof(addr));
 	(void)snprintf(key, sizeof(key), "aspida:autoblocked:%s", addr);
-	(void)snprintf(ttl, sizeof(ttl), "%lld", minutes * 60);
-	argv[0] = "SET";
-	argv[1] = key;
-	argv[2] = "1";
-	argv[3] = "NX";
-	argv[4] = "EX";
-	argv[5] = ttl;
-	if ((rep = kv_command(r, 6, argv, NULL)) == NULL)
-		return;
-	won = rep->type == REDIS_REPLY_STATUS;
-	if (!won)
+	if (kv_claim(key, minutes * 60) != 1)
 		return;
 	(void)snprintf(cidr, sizeof(cidr), "%s/%d", addr,
 	    r->client.family == AF_INET6 ? (int)conf->ipv6_prefix : 32);

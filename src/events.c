@@ -24,7 +24,9 @@
 
 #include "aspida.h"
 
-#define EVENT_TTL		"7200"
+#define EVENT_TTL		7200	/* seconds */
+#define EVENT_STR_(x)		#x
+#define EVENT_STR(x)		EVENT_STR_(x)
 #define EVENT_ROUTE_MAX		200
 #define EVENT_FLUSH_MAX_ROWS	2000
 
@@ -182,7 +184,7 @@ event_record(struct req *r, const char *kind, enum severity sev,
 	args[na++] = field;
 	args[na++] = text;
 	args[na++] = minute;
-	args[na++] = EVENT_TTL;
+	args[na++] = EVENT_STR(EVENT_TTL);
 	(void)snprintf(num[0], sizeof(num[0]), "%zu", nc);
 	args[na++] = num[0];
 	for (j = 0; j < nc; j++) {
@@ -341,13 +343,13 @@ event_flush_now(void)
 static void
 event_flush(int force)
 {
-	const char		*argv[7];
-	struct redisReply	*pending, *claim;
+	const char		*argv[3];
+	struct redisReply	*pending;
 	char			 fkey[48], key1[48], key2[48];
 	time_t			 now = time(NULL);
 	long long		 current = (long long)(now / 60 * 60);
 	size_t			 i;
-	int			 ok;
+	int			 won;
 
 	if (!force && now < next_flush)
 		return;
@@ -365,17 +367,9 @@ event_flush(int force)
 		if (strtoll(m, NULL, 10) >= current)
 			continue;
 		(void)snprintf(fkey, sizeof(fkey), "aspida:evf:%s", m);
-		argv[0] = "SET";
-		argv[1] = fkey;
-		argv[2] = "1";
-		argv[3] = "NX";
-		argv[4] = "EX";
-		argv[5] = EVENT_TTL;
-		if ((claim = kv_command(NULL, 6, argv, NULL)) == NULL)
+		if ((won = kv_claim(fkey, EVENT_TTL)) == -1)
 			break;
-		ok = claim->type == REDIS_REPLY_STATUS;
-		freeReplyObject(claim);
-		if (!ok)
+		if (won == 0)
 			continue;
 		(void)snprintf(key1, sizeof(key1), "aspida:ev:%s", m);
 		(void)snprintf(key2, sizeof(key2), "aspida:evs:%s", m);

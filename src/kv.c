@@ -197,6 +197,34 @@ kv_command(struct req *r, int argc, const char **argv, const size_t *lens)
 }
 
 /*
+ * Claims key for ttl seconds (SET NX EX), so that of many workers and
+ * hosts one does a piece of work once: 1 for the caller that got it, 0
+ * when another holds it, -1 when Redis cannot answer.
+ */
+int
+kv_claim(const char *key, long long ttl)
+{
+	const char	*argv[6];
+	char		 seconds[24];
+	redisReply	*rep;
+	int		 won;
+
+	(void)snprintf(seconds, sizeof(seconds), "%lld", ttl < 1 ? 1 : ttl);
+	argv[0] = "SET";
+	argv[1] = key;
+	argv[2] = "1";
+	argv[3] = "NX";
+	argv[4] = "EX";
+	argv[5] = seconds;
+	if ((rep = kv_command(NULL, 6, argv, NULL)) == NULL)
+		return -1;
+	won = rep->type == REDIS_REPLY_ERROR ? -1 :
+	    rep->type == REDIS_REPLY_STATUS;
+	freeReplyObject(rep);
+	return won;
+}
+
+/*
  * Runs a Lua script by its SHA-1, sending the body only when Redis does
  * not know it yet (after a restart or SCRIPT FLUSH).  args are the keys
  * followed by the other arguments.  Returns as kv_command does.
